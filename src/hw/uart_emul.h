@@ -1,0 +1,51 @@
+/*
+ * 16550A UART register model (uart_emul.c). Pure device logic: no file
+ * descriptors, no threads. The LPC glue (uart_lpc.c) maps it at a COM port,
+ * wires its interrupt to an ISA IRQ and connects a host backend.
+ *
+ * Locking: the model has no lock of its own; callers (vCPU threads doing port
+ * I/O, the event loop feeding received bytes) serialise through the glue's
+ * per-port mutex.
+ */
+#ifndef KHYVE_UART_EMUL_H
+#define KHYVE_UART_EMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UART_IO_BAR_SIZE 8
+#define UART_FIFO_SIZE 16
+
+struct uart_ops {
+	/* Interrupt line level changed (true = asserted). */
+	void (*set_irq)(void *arg, bool level);
+	/* Guest transmitted one byte (THR write, not in loopback mode). */
+	void (*tx_byte)(void *arg, uint8_t byte);
+	/*
+	 * The receive FIFO gained room (guest read RBR or reset FIFO): the
+	 * backend may push more bytes. May be NULL.
+	 */
+	void (*rx_space)(void *arg);
+};
+
+struct uart_emul;
+
+struct uart_emul *uart_emul_create(const struct uart_ops *ops, void *arg);
+void uart_emul_destroy(struct uart_emul *u);
+/* Back to power-on state (IER=0, LCR=0, FIFOs empty, ...). */
+void uart_emul_reset(struct uart_emul *u);
+
+/* Register access; offset 0..7 relative to the port base, DLAB honoured. */
+uint8_t uart_emul_read(struct uart_emul *u, int offset);
+void uart_emul_write(struct uart_emul *u, int offset, uint8_t value);
+
+/* Free room in the receive FIFO (0 when full). */
+size_t uart_emul_rx_room(const struct uart_emul *u);
+/*
+ * Host bytes arriving for the guest. Returns how many were accepted (stops at
+ * a full FIFO: the caller keeps the rest and retries after rx_space).
+ */
+size_t uart_emul_rx_push(struct uart_emul *u, const uint8_t *buf, size_t len);
+
+#endif

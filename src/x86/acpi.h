@@ -1,0 +1,87 @@
+/*
+ * ACPI tables, built in C (acpi.c, AML helpers in aml.c). One generator serves
+ * both boot paths:
+ *  - direct kernel boot: acpi_install() lays the tables out in guest RAM at a
+ *    fixed address with every pointer and checksum resolved;
+ *  - firmware boot (later issue): the same blobs are handed to firmware through
+ *    QEMU's fw_cfg linker/loader, which needs to know where pointers and
+ *    checksums are -- so the builder records them instead of assuming an
+ *    address.
+ */
+#ifndef KHYVE_ACPI_H
+#define KHYVE_ACPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACPI_MAX_CPUS 256
+#define ACPI_MAX_UARTS 4
+
+/* Fixed platform resources (also used by the device models in hw/). */
+#define ACPI_PM1A_EVT_PORT 0x600 /* 4 bytes: PM1_STS (2), PM1_EN (2) */
+#define ACPI_PM1A_CNT_PORT 0x604 /* 2 bytes */
+#define ACPI_PM_TMR_PORT 0x608   /* 4 bytes, 24-bit counter at 3.579545 MHz */
+#define ACPI_RESET_PORT 0xcf9
+#define ACPI_RESET_VALUE 0x06
+#define ACPI_SCI_IRQ 9
+#define ACPI_S5_SLP_TYP 5 /* value the DSDT's _S5 gives for SLP_TYPa */
+#define IOAPIC_BASE 0xfec00000u
+#define LAPIC_BASE 0xfee00000u
+
+struct acpi_uart {
+	const char *name; /* "COM1" */
+	uint16_t port;
+	uint8_t irq;
+};
+
+struct acpi_config {
+	int ncpus;
+	uint32_t apic_ids[ACPI_MAX_CPUS];
+	uint8_t ioapic_id;
+	int nuarts;
+	struct acpi_uart uarts[ACPI_MAX_UARTS];
+	/* OEM strings: "KHYVE " / "KHYVEVM " style, padded by the builder. */
+};
+
+/* A pointer field inside one table that refers to another table. */
+struct acpi_pointer {
+	int src_table;       /* index of the table holding the pointer field */
+	uint32_t offset;     /* offset of the field within src_table */
+	uint8_t size;        /* 4 or 8 bytes */
+	int dst_table;       /* index of the table pointed to */
+};
+
+struct acpi_table {
+	char name[8];        /* "RSDP", "XSDT", "FACP", "DSDT", "APIC", "FACS"... */
+	uint8_t *data;
+	uint32_t len;
+	uint32_t align;      /* required alignment (FACS: 64) */
+	/* Offset of the checksum byte, and the range it covers. */
+	bool has_checksum;
+	uint32_t csum_offset, csum_start, csum_len;
+	/* RSDP v2 also has an extended checksum over the whole structure. */
+	bool has_ext_checksum;
+	uint32_t ext_csum_offset, ext_csum_len;
+};
+
+struct acpi_tables {
+	int ntables;
+	struct acpi_table tables[16]; /* tables[0] is the RSDP */
+	int npointers;
+	struct acpi_pointer pointers[64];
+};
+
+/* Build every table (pointer fields zero, checksums not yet computed). 0 or -1. */
+int acpi_build(const struct acpi_config *cfg, struct acpi_tables *out);
+void acpi_tables_free(struct acpi_tables *t);
+
+/*
+ * Lay the tables out contiguously starting at guest-physical "gpa" (host
+ * buffer "mem" maps it, "len" bytes available), resolve pointers and
+ * checksums. The RSDP is placed first, so its address is "gpa".
+ * Returns bytes used, or 0 if it does not fit.
+ */
+size_t acpi_install(const struct acpi_tables *t, uint8_t *mem, uint64_t gpa, size_t len);
+
+#endif
