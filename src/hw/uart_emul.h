@@ -40,12 +40,22 @@ void uart_emul_reset(struct uart_emul *u);
 uint8_t uart_emul_read(struct uart_emul *u, int offset);
 void uart_emul_write(struct uart_emul *u, int offset, uint8_t value);
 
-/* Free room in the receive FIFO (0 when full). */
+/*
+ * Free room in the receive FIFO (0 when full). Also 0 while the guest has the
+ * UART in loopback mode, where the receiver is disconnected from the line;
+ * rx_space fires when it leaves loopback.
+ */
 size_t uart_emul_rx_room(const struct uart_emul *u);
 /*
  * Host bytes arriving for the guest. Returns how many were accepted (stops at
  * a full FIFO: the caller keeps the rest and retries after rx_space).
  */
 size_t uart_emul_rx_push(struct uart_emul *u, const uint8_t *buf, size_t len);
+
+/*
+ * Current level of the interrupt output, as last reported through set_irq
+ * (e.g. for the glue to re-assert a line after re-wiring).
+ */
+bool uart_emul_irq_level(const struct uart_emul *u);
 
 #endif
