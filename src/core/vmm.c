@@ -1,0 +1,302 @@
+/*
+ * vCPU threads and VM-exit handling. Each vCPU thread loops on KVM_RUN and
+ * routes exits through a table indexed by KVM's exit reason (bhyve's
+ * vmexit_handlers[]). Stopping: vm_request_exit() records the reason, sets
+ * every vCPU's immediate_exit and signals its thread, so a vCPU leaves the
+ * guest whether it was inside KVM_RUN or about to enter it.
+ */
+#include "core/vmm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/inout.h"
+#include "core/mem.h"
+#include "core/mevent.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vcpu_thread {
+	struct vcpu vcpu;
+	pthread_t thread;
+	bool started;
+	struct vcpu_stats stats;
+};
+
+static struct vmctx *vm_ctx;
+static struct vcpu_thread vcpus[VM_MAX_VCPUS];
+static int nvcpus;
+static _Atomic int exit_code = -1;
+
+static void kick_vcpus(void)
+{
+	for (int i = 0; i < nvcpus; i++) {
+		if (vcpus[i].vcpu.run != NULL)
+			__atomic_store_n(&vcpus[i].vcpu.run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (vcpus[i].started)
+			pthread_kill(vcpus[i].thread, VCPU_KICK_SIGNAL);
+	}
+}
+
+void vm_request_exit(enum vm_exit_code code)
+{
+	int expected = -1;
+
+	if (!__atomic_compare_exchange_n(&exit_code, &expected, (int)code, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	kick_vcpus();
+	mevent_stop();
+}
+
+bool vm_exit_requested(void)
+{
+	return __atomic_load_n(&exit_code, __ATOMIC_SEQ_CST) >= 0;
+}
+
+enum vm_exit_code vm_exit_code(void)
+{
+	int code = __atomic_load_n(&exit_code, __ATOMIC_SEQ_CST);
+
+	return code < 0 ? VM_EXIT_ERROR : (enum vm_exit_code)code;
+}
+
+int vm_create_vcpus(struct vmctx *ctx, int n)
+{
+	if (n < 1 || n > VM_MAX_VCPUS)
+		return -1;
+	vm_ctx = ctx;
+	for (int i = 0; i < n; i++) {
+		if (vm_vcpu_create(ctx, i, &vcpus[i].vcpu) < 0)
+			return -1;
+		nvcpus = i + 1;
+	}
+	return 0;
+}
+
+struct vcpu *vm_vcpu(int id)
+{
+	return id >= 0 && id < nvcpus ? &vcpus[id].vcpu : NULL;
+}
+
+int vm_vcpu_count(void)
+{
+	return nvcpus;
+}
+
+/* ---- exit handlers: return 0 to re-enter the guest, -1 to stop the VM with an error ---- */
+
+typedef int (*exit_handler_t)(struct vcpu_thread *vt);
+
+static int handle_io(struct vcpu_thread *vt)
+{
+	struct kvm_run *run = vt->vcpu.run;
+	bool in = run->io.direction == KVM_EXIT_IO_IN;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	int bytes = run->io.size;
+
+	vt->stats.exits_io++;
+	/* String I/O (rep ins/outs) arrives as "count" consecutive items. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += bytes) {
+		uint32_t val = 0;
+
+		if (!in)
+			memcpy(&val, data, (size_t)bytes);
+		if (emulate_inout(vm_ctx, in, run->io.port, bytes, &val) < 0) {
+			fprintf(stderr, "khyve: vCPU %d: unhandled %s of port 0x%x (x86.strictio)\n",
+				vt->vcpu.id, in ? "read" : "write", run->io.port);
+			return -1;
+		}
+		if (in)
+			memcpy(data, &val, (size_t)bytes);
+	}
+	return 0;
+}
+
+static int handle_mmio(struct vcpu_thread *vt)
+{
+	struct kvm_run *run = vt->vcpu.run;
+	uint64_t val = 0;
+	int len = (int)run->mmio.len;
+
+	vt->stats.exits_mmio++;
+	if (len < 1 || len > 8)
+		return 0;
+	if (run->mmio.is_write)
+		memcpy(&val, run->mmio.data, (size_t)len);
+	emulate_mem(vm_ctx, run->mmio.is_write, run->mmio.phys_addr, len, &val);
+	if (!run->mmio.is_write)
+		memcpy(run->mmio.data, &val, (size_t)len);
+	return 0;
+}
+
+static int handle_shutdown(struct vcpu_thread *vt)
+{
+	/* KVM reports a triple fault as a shutdown exit. */
+	vm_request_exit(VM_EXIT_TRIPLEFAULT);
+	return 0;
+}
+
+static int handle_hlt(struct vcpu_thread *vt)
+{
+	/* Only seen without an in-kernel LAPIC: a halted vCPU that nothing can wake. */
+	vm_request_exit(VM_EXIT_HALT);
+	return 0;
+}
+
+static int handle_system_event(struct vcpu_thread *vt)
+{
+	switch (vt->vcpu.run->system_event.type) {
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_exit(VM_EXIT_REBOOT);
+		return 0;
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_exit(VM_EXIT_POWEROFF);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static int handle_intr(struct vcpu_thread *vt)
+{
+	vt->stats.exits_intr++;
+	return 0;
+}
+
+static int handle_failure(struct vcpu_thread *vt)
+{
+	struct kvm_run *run = vt->vcpu.run;
+	struct kvm_regs regs;
+
+	if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
+		fprintf(stderr, "khyve: vCPU %d: VM entry failed (hardware reason 0x%llx)\n",
+			vt->vcpu.id,
+			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+	else if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		fprintf(stderr, "khyve: vCPU %d: KVM internal error (suberror %u)\n", vt->vcpu.id,
+			run->internal.suberror);
+	else
+		fprintf(stderr, "khyve: vCPU %d: unhandled VM exit %u\n", vt->vcpu.id,
+			run->exit_reason);
+	if (vm_vcpu_get_regs(&vt->vcpu, &regs) == 0)
+		fprintf(stderr, "khyve: vCPU %d: rip=0x%llx rsp=0x%llx\n", vt->vcpu.id,
+			(unsigned long long)regs.rip, (unsigned long long)regs.rsp);
+	return -1;
+}
+
+static const exit_handler_t exit_handlers[] = {
+	[KVM_EXIT_IO] = handle_io,
+	[KVM_EXIT_MMIO] = handle_mmio,
+	[KVM_EXIT_SHUTDOWN] = handle_shutdown,
+	[KVM_EXIT_HLT] = handle_hlt,
+	[KVM_EXIT_SYSTEM_EVENT] = handle_system_event,
+	[KVM_EXIT_INTR] = handle_intr,
+	[KVM_EXIT_IRQ_WINDOW_OPEN] = handle_intr,
+};
+
+static int dispatch_exit(struct vcpu_thread *vt)
+{
+	uint32_t reason = vt->vcpu.run->exit_reason;
+
+	if (reason < sizeof(exit_handlers) / sizeof(exit_handlers[0]) &&
+	    exit_handlers[reason] != NULL)
+		return exit_handlers[reason](vt);
+	vt->stats.exits_other++;
+	return handle_failure(vt);
+}
+
+static void pin_vcpu(int id)
+{
+	char key[32];
+	const char *list;
+	cpu_set_t set;
+	char *copy, *tok, *save = NULL;
+
+	snprintf(key, sizeof(key), "vcpu.%d.cpuset", id);
+	list = get_config_value(key);
+	if (list == NULL)
+		return;
+	CPU_ZERO(&set);
+	copy = strdup(list);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		CPU_SET((int)strtol(tok, NULL, 10), &set);
+	free(copy);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fprintf(stderr, "khyve: warning: cannot pin vCPU %d to host CPUs %s\n", id, list);
+}
+
+static void *vcpu_loop(void *arg)
+{
+	struct vcpu_thread *vt = arg;
+	sigset_t kick;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu%d", vt->vcpu.id);
+	pthread_setname_np(pthread_self(), name);
+	pin_vcpu(vt->vcpu.id);
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	while (!vm_exit_requested()) {
+		int rc = vm_vcpu_run(&vt->vcpu);
+
+		if (rc == -EINTR || rc == -EAGAIN)
+			continue;
+		if (rc < 0) {
+			fprintf(stderr, "khyve: vCPU %d: KVM_RUN: %s\n", vt->vcpu.id, strerror(-rc));
+			vm_request_exit(VM_EXIT_ERROR);
+			break;
+		}
+		if (dispatch_exit(vt) < 0)
+			vm_request_exit(VM_EXIT_ERROR);
+	}
+	return NULL;
+}
+
+static void kick_handler(int signo)
+{
+	/* Nothing to do: the signal's only job is to interrupt KVM_RUN. */
+}
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+	sigset_t kick;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+	/* Blocked everywhere except inside vCPU threads. */
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+}
+
+enum vm_exit_code vm_run(struct vmctx *ctx)
+{
+	install_kick_handler();
+	for (int i = 0; i < nvcpus; i++) {
+		if (pthread_create(&vcpus[i].thread, NULL, vcpu_loop, &vcpus[i]) != 0) {
+			fprintf(stderr, "khyve: cannot start vCPU %d thread\n", i);
+			vm_request_exit(VM_EXIT_ERROR);
+			break;
+		}
+		vcpus[i].started = true;
+	}
+	if (!vm_exit_requested())
+		mevent_dispatch();
+	kick_vcpus();
+	for (int i = 0; i < nvcpus; i++)
+		if (vcpus[i].started)
+			pthread_join(vcpus[i].thread, NULL);
+	return vm_exit_code();
+}

@@ -1,0 +1,50 @@
+/*
+ * The running VM: vCPU threads, VM-exit dispatch and the VM's end. A khyve
+ * process runs exactly one VM, so this state is a process-wide singleton;
+ * what crosses threads is an atomic exit reason and per-vCPU kick flags.
+ */
+#ifndef KHYVE_VMM_H
+#define KHYVE_VMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/vmmapi.h"
+
+/* bhyve(8)'s exit status, which is also khyve's. */
+enum vm_exit_code {
+	VM_EXIT_REBOOT = 0,
+	VM_EXIT_POWEROFF = 1,
+	VM_EXIT_HALT = 2,
+	VM_EXIT_TRIPLEFAULT = 3,
+	VM_EXIT_ERROR = 4,
+};
+
+#define VM_MAX_VCPUS 256
+
+/* Per-vCPU exit statistics (khyvectl --get-stats). */
+struct vcpu_stats {
+	uint64_t exits_io, exits_mmio, exits_intr, exits_other;
+};
+
+/*
+ * Ask the VM to stop with this exit code. The first request wins; vCPUs are
+ * kicked out of the guest and the main loop returns. Safe from any thread.
+ */
+void vm_request_exit(enum vm_exit_code code);
+bool vm_exit_requested(void);
+/* Valid once vm_run() returned. */
+enum vm_exit_code vm_exit_code(void);
+
+/* Create vCPUs 0..n-1 (CPUID and boot state are set by the caller before vm_run). */
+int vm_create_vcpus(struct vmctx *ctx, int n);
+struct vcpu *vm_vcpu(int id);
+int vm_vcpu_count(void);
+
+/*
+ * Start one thread per vCPU, dispatch events on the calling thread until the
+ * VM stops, join the threads and return the exit code.
+ */
+enum vm_exit_code vm_run(struct vmctx *ctx);
+
+#endif

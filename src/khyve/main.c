@@ -1,0 +1,294 @@
+/*
+ * khyve: bhyve's command line on Linux/KVM.
+ *
+ * Start-up order: options -> config tree -> checks that need no resources
+ * (so bad input fails fast and touches nothing) -> name registry -> KVM VM,
+ * memory, vCPUs -> platform devices -> ACPI tables and the kernel -> run.
+ * Exit status as bhyve(8): 0 rebooted, 1 powered off, 2 halted, 3 triple
+ * fault, 4 error (including every usage error).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/inout.h"
+#include "core/mevent.h"
+#include "core/options.h"
+#include "core/registry.h"
+#include "core/vmm.h"
+#include "hw/platform.h"
+#include "lib/vmmapi.h"
+#include "x86/acpi.h"
+#include "x86/cpu.h"
+#include "x86/layout.h"
+#include "x86/linux_boot.h"
+
+#define DEFAULT_MEMORY (256ull << 20)
+#define MIN_MEMORY (16ull << 20)
+
+static struct vmctx *ctx;
+static int fatal_signal;
+
+static void cleanup(void)
+{
+	lpc_cleanup();
+	registry_release();
+}
+
+static void __attribute__((noreturn)) die(void)
+{
+	cleanup();
+	exit(VM_EXIT_ERROR);
+}
+
+/* Devices and options parsed from bhyve's syntax whose emulation is a later milestone. */
+static int check_pci_slot(const char *func, struct cfg_node *node, const char *value, void *arg)
+{
+	const char **where = arg;
+	const char *device;
+
+	if (node == NULL)
+		return 0;
+	device = get_config_value_node(node, "device");
+	fprintf(stderr, "khyve: pci %s:%s:%s: device '%s' is not implemented yet\n", where[0],
+		where[1], func, device ? device : "?");
+	return 1;
+}
+
+static int check_pci_bus_slot(const char *slot, struct cfg_node *node, const char *value,
+			      void *arg)
+{
+	const char *where[2] = { arg, slot };
+
+	return node ? config_foreach(node, check_pci_slot, where) : 0;
+}
+
+static int check_pci_bus(const char *bus, struct cfg_node *node, const char *value, void *arg)
+{
+	return node ? config_foreach(node, check_pci_bus_slot, (void *)bus) : 0;
+}
+
+static int check_unimplemented(void)
+{
+	struct cfg_node *pci = find_config_node("pci");
+	static const struct {
+		const char *key, *what;
+	} later[] = {
+		{ "lpc.bootrom", "firmware boot (-l bootrom)" },
+		{ "lpc.tpm", "TPM (-l tpm)" },
+		{ "lpc.fwcfg", "fw_cfg (-l fwcfg)" },
+		{ "lpc.pc-testdev", "pc-testdev (-l pc-testdev)" },
+		{ "gdb", "the GDB server (-G)" },
+		{ "restore", "snapshot restore (-r)" },
+		{ "numa", "NUMA domains (-n)" },
+	};
+
+	if (pci != NULL && config_foreach(pci, check_pci_bus, NULL) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		if (get_config_value(later[i].key) != NULL || find_config_node(later[i].key) != NULL) {
+			fprintf(stderr, "khyve: %s is not implemented yet\n", later[i].what);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint64_t memory_size(void)
+{
+	uint64_t size = get_config_size_default("memory.size", DEFAULT_MEMORY);
+
+	if (size < MIN_MEMORY) {
+		fprintf(stderr, "khyve: memory.size: at least %llu MiB of guest memory are needed\n",
+			MIN_MEMORY >> 20);
+		die();
+	}
+	return (size + 0xfffff) & ~0xfffffull; /* whole MiB, as KVM slots want pages */
+}
+
+static const char *boot_kernel(void)
+{
+	const char *kernel = get_config_value("boot.kernel");
+
+	if (kernel == NULL) {
+		fprintf(stderr, "khyve: nothing to boot: set boot.kernel (-o boot.kernel=PATH) for a "
+			"direct Linux boot\n");
+		die();
+	}
+	if (access(kernel, R_OK) != 0) {
+		fprintf(stderr, "khyve: boot.kernel: %s: cannot be read\n", kernel);
+		die();
+	}
+	return kernel;
+}
+
+static void setup_vcpus(const struct cpu_topology *topo)
+{
+	struct kvm_cpuid2 *host_cpuid = vm_get_supported_cpuid(ctx);
+
+	if (host_cpuid == NULL || vm_create_vcpus(ctx, topo->cpus) < 0) {
+		fprintf(stderr, "khyve: cannot create %d vCPUs\n", topo->cpus);
+		die();
+	}
+	size_t size = sizeof(*host_cpuid) + host_cpuid->nent * sizeof(host_cpuid->entries[0]);
+	struct kvm_cpuid2 *cpuid = malloc(size);
+
+	for (int i = 0; i < topo->cpus; i++) {
+		memcpy(cpuid, host_cpuid, size);
+		cpuid_customize(cpuid, topo, i);
+		if (vm_vcpu_set_cpuid(vm_vcpu(i), cpuid) < 0) {
+			fprintf(stderr, "khyve: vCPU %d: KVM_SET_CPUID2 failed\n", i);
+			die();
+		}
+	}
+	free(cpuid);
+	free(host_cpuid);
+}
+
+/* bhyve without -P does not exit on PAUSE; KVM exits by default, so turn it off if allowed. */
+static void setup_pause_exits(void)
+{
+	if (get_config_bool_default("x86.vmexit_on_pause", false))
+		return;
+	int caps = vm_check_extension(ctx, KVM_CAP_X86_DISABLE_EXITS);
+
+	if (caps > 0 && (caps & KVM_X86_DISABLE_EXITS_PAUSE))
+		(void)vm_enable_cap(ctx, KVM_CAP_X86_DISABLE_EXITS, KVM_X86_DISABLE_EXITS_PAUSE);
+}
+
+static uint64_t install_acpi(const struct cpu_topology *topo)
+{
+	struct acpi_config cfg = { .ncpus = topo->cpus, .ioapic_id = 0 };
+	struct acpi_tables tables;
+	size_t len = 0x100000 - ACPI_TABLES_ADDR;
+	size_t used;
+
+	for (int i = 0; i < topo->cpus; i++)
+		cfg.apic_ids[i] = topology_apic_id(topo, i);
+	/* The IOAPIC takes the first ID after the CPUs' (IDs share one space on xAPIC). */
+	cfg.ioapic_id = (uint8_t)(topology_apic_id(topo, topo->cpus - 1) + 1);
+	lpc_acpi(&cfg);
+	if (acpi_build(&cfg, &tables) < 0) {
+		fprintf(stderr, "khyve: cannot build ACPI tables\n");
+		die();
+	}
+	used = acpi_install(&tables, vm_map_gpa(ctx, ACPI_TABLES_ADDR, len), ACPI_TABLES_ADDR, len);
+	acpi_tables_free(&tables);
+	if (used == 0) {
+		fprintf(stderr, "khyve: ACPI tables do not fit below 1 MiB\n");
+		die();
+	}
+	return ACPI_TABLES_ADDR;
+}
+
+static void on_sigterm(int signo, enum ev_type type, void *arg)
+{
+	/* bhyve(8): SIGTERM presses the ACPI power button; the guest shuts down cleanly. */
+	acpi_pm_power_button(ctx);
+}
+
+static void on_fatal_signal(int signo, enum ev_type type, void *arg)
+{
+	fatal_signal = signo;
+	vm_request_exit(VM_EXIT_ERROR);
+}
+
+static void setup_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (mevent_add(SIGTERM, EVF_SIGNAL, on_sigterm, NULL) == NULL ||
+	    mevent_add(SIGINT, EVF_SIGNAL, on_fatal_signal, NULL) == NULL ||
+	    mevent_add(SIGHUP, EVF_SIGNAL, on_fatal_signal, NULL) == NULL) {
+		fprintf(stderr, "khyve: cannot set up signal handling\n");
+		die();
+	}
+}
+
+static void open_vm(uint64_t mem)
+{
+	char err[256];
+
+	ctx = vm_open(err, sizeof(err));
+	if (ctx == NULL) {
+		fprintf(stderr, "khyve: %s\n", err);
+		die();
+	}
+	if (vm_setup_memory(ctx, mem, get_config_bool_default("memory.hugepages", false),
+			    get_config_bool_default("memory.wired", false), err, sizeof(err)) < 0) {
+		fprintf(stderr, "khyve: %s\n", err);
+		die();
+	}
+	if (get_config_bool_default("memory.guest_in_core", false))
+		vm_guest_in_core(ctx);
+	setup_pause_exits();
+	if (vm_create_irqchip(ctx) < 0) {
+		fprintf(stderr, "khyve: cannot create the in-kernel interrupt controller and PIT\n");
+		die();
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cpu_topology topo;
+	struct linux_boot lb;
+	enum vm_exit_code code;
+	const char *name;
+
+	config_init();
+	switch (khyve_parse_options(argc, argv)) {
+	case OPTS_RUN:
+		break;
+	case OPTS_EXIT_OK:
+		return 0;
+	default:
+		return VM_EXIT_ERROR;
+	}
+	if (get_config_bool_default("config.dump", false)) {
+		dump_config(stdout);
+		return 0;
+	}
+	name = get_config_value("name");
+	if (name == NULL) {
+		fprintf(stderr, "khyve: missing VM name\n");
+		return VM_EXIT_ERROR;
+	}
+	if (check_unimplemented() < 0 || topology_from_config(&topo) < 0)
+		return VM_EXIT_ERROR;
+	uint64_t mem = memory_size();
+	lb = (struct linux_boot){
+		.kernel = boot_kernel(),
+		.initrd = get_config_value("boot.initrd"),
+		.cmdline = get_config_value("boot.cmdline"),
+	};
+	if (registry_claim(name) < 0)
+		return VM_EXIT_ERROR;
+	if (mevent_init() < 0) {
+		fprintf(stderr, "khyve: cannot create the event loop\n");
+		die();
+	}
+	setup_signals();
+	open_vm(mem);
+	setup_vcpus(&topo);
+	if (init_inout() < 0 || lpc_init(ctx) < 0)
+		die();
+	lb.rsdp_addr = install_acpi(&topo);
+	if (linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
+		die();
+
+	code = vm_run(ctx);
+	cleanup();
+	if (fatal_signal) {
+		sigset_t set;
+
+		signal(fatal_signal, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, fatal_signal);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		raise(fatal_signal);
+	}
+	return (int)code;
+}

@@ -1,0 +1,79 @@
+/*
+ * A thin library over the KVM ioctls: khyve's counterpart of bhyve's
+ * libvmmapi. It knows about /dev/kvm, VMs, vCPUs, guest memory and interrupt
+ * lines; it knows nothing about devices or configuration.
+ */
+#ifndef KHYVE_VMMAPI_H
+#define KHYVE_VMMAPI_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Guest physical memory layout: RAM below the 32-bit PCI/firmware hole, the rest above 4 GiB. */
+#define VM_LOWMEM_LIMIT 0xc0000000ull /* 3 GiB */
+#define VM_HIGHMEM_BASE 0x100000000ull /* 4 GiB */
+
+struct vmctx {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	uint8_t *ram;          /* one host mapping: [lowmem][hole][highmem] */
+	size_t ram_map_len;
+	uint64_t lowmem;       /* bytes of RAM at GPA 0 */
+	uint64_t highmem;      /* bytes of RAM at GPA 4 GiB */
+	int nslots;
+};
+
+struct vcpu {
+	int id;
+	int fd;
+	struct kvm_run *run;
+};
+
+/*
+ * Open /dev/kvm and check everything khyve needs. On failure returns NULL and
+ * writes one sentence into err saying what is missing and what to do.
+ */
+struct vmctx *vm_open(char *err, size_t errlen);
+void vm_close(struct vmctx *ctx);
+
+/* RAM of "size" bytes split around the 3-4 GiB hole. hugepages: MAP_HUGETLB (2 MiB). */
+int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,
+		    char *err, size_t errlen);
+/*
+ * Host pointer for guest range [gpa, gpa+len) if it lies entirely inside
+ * guest RAM, else NULL. Every guest-provided address goes through this.
+ */
+void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, uint64_t len);
+uint64_t vm_mem_size(const struct vmctx *ctx);
+
+int vm_create_irqchip(struct vmctx *ctx);
+/* Drive an ISA/IOAPIC interrupt line (level: 1 asserted, 0 deasserted). */
+int vm_set_irq_line(struct vmctx *ctx, uint32_t gsi, int level);
+int vm_signal_msi(struct vmctx *ctx, uint64_t addr, uint32_t data);
+int vm_ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio, int fd,
+		 bool deassign);
+int vm_irqfd(struct vmctx *ctx, uint32_t gsi, int fd, bool deassign);
+int vm_check_extension(struct vmctx *ctx, long cap);
+int vm_enable_cap(struct vmctx *ctx, uint32_t cap, uint64_t arg0);
+/* Include guest RAM in core dumps again (bhyve -C). */
+void vm_guest_in_core(struct vmctx *ctx);
+
+int vm_vcpu_create(struct vmctx *ctx, int id, struct vcpu *vcpu);
+void vm_vcpu_destroy(struct vmctx *ctx, struct vcpu *vcpu);
+/* KVM_RUN; returns 0 or -errno (-EINTR when kicked by a signal). */
+int vm_vcpu_run(struct vcpu *vcpu);
+
+/* Supported CPUID entries (malloc'ed, caller frees). */
+struct kvm_cpuid2 *vm_get_supported_cpuid(struct vmctx *ctx);
+int vm_vcpu_set_cpuid(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid);
+int vm_vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs);
+int vm_vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs);
+int vm_vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
+int vm_vcpu_set_sregs(struct vcpu *vcpu, const struct kvm_sregs *sregs);
+int vm_vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value);
+int vm_vcpu_set_fpu(struct vcpu *vcpu, const struct kvm_fpu *fpu);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * Topology and CPUID. APIC IDs are packed as
+ *   [ package | core (core_bits) | thread (smt_bits) ]
+ * the layout every OS decodes from CPUID, so the guest's idea of packages,
+ * cores and threads matches -c exactly.
+ */
+#include "x86/cpu.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_EDX_HTT (1u << 28)
+#define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
+
+static int bits_for(int n)
+{
+	int bits = 0;
+
+	while ((1 << bits) < n)
+		bits++;
+	return bits;
+}
+
+const char *topology_init(struct cpu_topology *t, int cpus, int sockets, int cores, int threads)
+{
+	if (sockets < 1 || cores < 1 || threads < 1)
+		return "sockets, cores and threads must each be at least 1";
+	if ((long)sockets * cores * threads > VM_MAX_CPUS_TOPO)
+		return "sockets * cores * threads is larger than the supported 256 vCPUs";
+	if (cpus <= 0)
+		cpus = sockets * cores * threads;
+	if (cpus > sockets * cores * threads)
+		return "cpus is larger than sockets * cores * threads";
+	t->cpus = cpus;
+	t->sockets = sockets;
+	t->cores = cores;
+	t->threads = threads;
+	t->smt_bits = bits_for(threads);
+	t->core_bits = bits_for(cores);
+	if (topology_apic_id(t, sockets * cores * threads - 1) > 0xfe)
+		return "this topology needs APIC IDs above 254, which needs x2APIC (not supported yet)";
+	return NULL;
+}
+
+static int config_count(const char *key)
+{
+	int64_t v = get_config_int_default(key, 1);
+
+	return v > 0 && v <= VM_MAX_CPUS_TOPO ? (int)v : -1;
+}
+
+int topology_from_config(struct cpu_topology *t)
+{
+	int sockets = config_count("sockets"), cores = config_count("cores"),
+	    threads = config_count("threads");
+	int cpus = get_config_value("cpus") ? config_count("cpus") : 0;
+	const char *err;
+
+	if (sockets < 0 || cores < 0 || threads < 0 || cpus < 0) {
+		fprintf(stderr, "khyve: cpus, sockets, cores and threads must be between 1 and %d\n",
+			VM_MAX_CPUS_TOPO);
+		return -1;
+	}
+	/* bhyve: cpus alone means that many single-core sockets. */
+	if (cpus > 0 && !get_config_value("sockets") && !get_config_value("cores") &&
+	    !get_config_value("threads"))
+		sockets = cpus;
+	err = topology_init(t, cpus, sockets, cores, threads);
+	if (err != NULL) {
+		fprintf(stderr, "khyve: bad CPU topology: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu)
+{
+	int thread = vcpu % t->threads;
+	int core = (vcpu / t->threads) % t->cores;
+	int pkg = vcpu / (t->threads * t->cores);
+
+	return (uint32_t)((pkg << (t->core_bits + t->smt_bits)) | (core << t->smt_bits) | thread);
+}
+
+static void set_leaf_1(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t, uint32_t apic)
+{
+	int per_pkg = t->cores * t->threads;
+
+	e->ebx = (e->ebx & 0x0000ffffu) | (apic << 24) |
+		 ((uint32_t)(1 << (t->core_bits + t->smt_bits)) << 16);
+	if (per_pkg > 1)
+		e->edx |= CPUID_1_EDX_HTT;
+	else
+		e->edx &= ~CPUID_1_EDX_HTT;
+	e->ecx |= CPUID_1_ECX_HYPERVISOR;
+}
+
+/* Intel deterministic cache parameters: cores sharing the package and a cache. */
+static void set_leaf_4(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t)
+{
+	uint32_t cache_level = (e->eax >> 5) & 7;
+	uint32_t sharing = cache_level >= 3 ? (1u << (t->core_bits + t->smt_bits)) : (1u << t->smt_bits);
+
+	if ((e->eax & 0x1f) == 0)
+		return;
+	e->eax &= 0x3ff;
+	e->eax |= ((uint32_t)((1 << t->core_bits) - 1) << 26) | ((sharing - 1) << 14);
+}
+
+/* Extended topology (0xB / 0x1F): level 0 SMT, level 1 core, then invalid. */
+static void set_leaf_extended_topology(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t,
+				       uint32_t apic)
+{
+	e->edx = apic;
+	switch (e->index) {
+	case 0:
+		e->eax = (uint32_t)t->smt_bits;
+		e->ebx = (uint32_t)t->threads;
+		e->ecx = (1u << 8) | 0;
+		break;
+	case 1:
+		e->eax = (uint32_t)(t->core_bits + t->smt_bits);
+		e->ebx = (uint32_t)(t->cores * t->threads);
+		e->ecx = (2u << 8) | 1;
+		break;
+	default:
+		e->eax = 0;
+		e->ebx = 0;
+		e->ecx = e->index;
+		break;
+	}
+}
+
+static void set_amd_leaves(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t, uint32_t apic)
+{
+	int per_pkg = t->cores * t->threads;
+
+	switch (e->function) {
+	case 0x80000001:
+		if (per_pkg > 1)
+			e->ecx |= CPUID_80000001_ECX_CMP_LEGACY;
+		else
+			e->ecx &= ~CPUID_80000001_ECX_CMP_LEGACY;
+		break;
+	case 0x80000008:
+		/* NC = logical processors per package - 1; ApicIdCoreIdSize = bits. */
+		e->ecx = (e->ecx & ~0xf0ffu) | ((uint32_t)(t->core_bits + t->smt_bits) << 12) |
+			 (uint32_t)(per_pkg - 1);
+		break;
+	case 0x8000001e:
+		e->eax = apic;
+		e->ebx = ((uint32_t)(t->threads - 1) << 8) | ((apic >> t->smt_bits) & 0xff);
+		e->ecx = apic >> (t->core_bits + t->smt_bits); /* node = package */
+		break;
+	default:
+		break;
+	}
+}
+
+void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int vcpu)
+{
+	uint32_t apic = topology_apic_id(t, vcpu);
+
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			set_leaf_1(e, t, apic);
+			break;
+		case 4:
+			set_leaf_4(e, t);
+			break;
+		case 0xb:
+		case 0x1f:
+			set_leaf_extended_topology(e, t, apic);
+			break;
+		default:
+			set_amd_leaves(e, t, apic);
+			break;
+		}
+	}
+}

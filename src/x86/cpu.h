@@ -1,0 +1,37 @@
+/*
+ * Guest CPU identity: topology (-c cpus=,sockets=,cores=,threads=), APIC IDs
+ * and the CPUID each vCPU reports.
+ */
+#ifndef KHYVE_X86_CPU_H
+#define KHYVE_X86_CPU_H
+
+#include <stdint.h>
+
+#include "lib/vmmapi.h"
+
+#define VM_MAX_CPUS_TOPO 256
+
+struct cpu_topology {
+	int cpus, sockets, cores, threads;
+	int smt_bits;  /* APIC ID bits for the thread within a core */
+	int core_bits; /* APIC ID bits for the core within a package */
+};
+
+/*
+ * From the config keys cpus/sockets/cores/threads (bhyve defaults: 1 each;
+ * cpus defaults to sockets*cores*threads). Prints one line and returns -1 on
+ * an impossible combination.
+ */
+int topology_from_config(struct cpu_topology *t);
+/* Pure variant (unit-testable). Returns NULL or a static error message. */
+const char *topology_init(struct cpu_topology *t, int cpus, int sockets, int cores, int threads);
+uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu);
+
+/*
+ * Adjust the host-supported CPUID for vCPU "vcpu": APIC ID, topology leaves
+ * (Intel 0x4/0xB/0x1F, AMD 0x80000008/0x8000001E), hypervisor bit. Works on
+ * a copy: cpuid entries are per vCPU.
+ */
+void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int vcpu);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * Direct Linux boot (boot.kernel / boot.initrd / boot.cmdline): the x86 boot
+ * protocol's 64-bit entry, as a boot loader would do it, without firmware.
+ */
+#ifndef KHYVE_X86_LINUX_BOOT_H
+#define KHYVE_X86_LINUX_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/vmmapi.h"
+
+struct bzimage_info {
+	uint16_t version;       /* boot protocol version, e.g. 0x020f */
+	size_t setup_size;      /* bytes of real-mode setup incl. boot sector */
+	size_t payload_size;    /* protected-mode kernel bytes */
+	uint32_t init_size;     /* memory the kernel needs from its load address */
+	uint32_t initrd_addr_max;
+	uint32_t cmdline_size;  /* max command line length, without the NUL */
+	uint16_t xloadflags;
+};
+
+/* Validate a bzImage held in memory; returns NULL or a static error message. */
+const char *bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info);
+
+struct linux_boot {
+	const char *kernel;
+	const char *initrd;   /* may be NULL */
+	const char *cmdline;  /* may be NULL */
+	uint64_t rsdp_addr;   /* 0: none */
+};
+
+/*
+ * Load kernel, initrd and command line into guest memory, write the zero
+ * page, e820 map, GDT and identity page tables, and put vCPU 0 at the
+ * kernel's 64-bit entry. Prints one error line and returns -1 on failure.
+ */
+int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb);
+
+#endif
