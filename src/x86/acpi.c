@@ -265,7 +265,7 @@ static void put_fadt_legacy_blocks(struct aml *a, struct acpi_tables *t)
 	aml_put_u8(a, 0);                  /* DUTY_WIDTH: no throttling */
 	aml_put_u8(a, 0);                  /* DAY_ALRM: not supported */
 	aml_put_u8(a, 0);                  /* MON_ALRM */
-	aml_put_u8(a, 0);                  /* CENTURY: no century register */
+	aml_put_u8(a, ACPI_RTC_CENTURY_INDEX); /* CENTURY: CMOS index */
 }
 
 /* The ACPI 2.0+ part: flags, reset register, 64-bit (X_) addresses. */
@@ -465,6 +465,17 @@ static void uart_name(const struct acpi_config *cfg, int i, char name[UART_NAME_
 		snprintf(name, UART_NAME_SIZE, "COM%d", i + 1);
 }
 
+/* "COMn" gets _UID n, like on PCs; other names their 1-based position. */
+static unsigned uart_uid(const struct acpi_config *cfg, int i)
+{
+	char name[UART_NAME_SIZE];
+
+	uart_name(cfg, i, name);
+	if (strncmp(name, "COM", 3) == 0 && name[3] >= '1' && name[3] <= '9' && !name[4])
+		return (unsigned)(name[3] - '0');
+	return (unsigned)i + 1;
+}
+
 /* A 16550 on the ISA bus: 8 I/O ports, one edge-triggered ISA IRQ. */
 static void put_uart(struct aml *a, const char *name, unsigned uid,
 		     const struct acpi_uart *u)
@@ -492,7 +503,7 @@ static int build_dsdt(const struct acpi_config *cfg, struct acpi_tables *t)
 	put_processors(&a, cfg->ncpus);
 	for (int i = 0; i < cfg->nuarts; i++) {
 		uart_name(cfg, i, name);
-		put_uart(&a, name, (unsigned)i + 1, &cfg->uarts[i]);
+		put_uart(&a, name, uart_uid(cfg, i), &cfg->uarts[i]);
 	}
 	aml_end(&a);
 	return store_sdt(t, T_DSDT, &a);
@@ -526,7 +537,7 @@ static bool valid_uarts(const struct acpi_config *cfg)
 		uart_name(cfg, i, name);
 		for (int j = 0; j < i; j++) {
 			uart_name(cfg, j, other);
-			if (same_nameseg(name, other))
+			if (same_nameseg(name, other) || uart_uid(cfg, i) == uart_uid(cfg, j))
 				return false;
 		}
 	}

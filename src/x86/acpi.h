@@ -26,6 +26,7 @@
 #define ACPI_RESET_VALUE 0x06
 #define ACPI_SCI_IRQ 9
 #define ACPI_S5_SLP_TYP 5 /* value the DSDT's _S5 gives for SLP_TYPa */
+#define ACPI_RTC_CENTURY_INDEX 0x32 /* CMOS register holding the century (FADT) */
 #define IOAPIC_BASE 0xfec00000u
 #define LAPIC_BASE 0xfee00000u
 

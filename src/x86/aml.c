@@ -301,11 +301,18 @@ static size_t count_segments(const char *path)
 	return n;
 }
 
-/* NameString = [RootChar | ParentPrefixChar...] NamePath (ACPI 6.4 20.2.2). */
+/*
+ * NameString = [RootChar | ParentPrefixChar...] NamePath (ACPI 6.4 20.2.2).
+ * An empty NamePath (NullName) only makes sense after a prefix, as in "\\".
+ */
 static void put_name_string(struct aml *a, const char *path)
 {
 	size_t nsegs;
 
+	if (*path == '\0') {
+		a->failed = true;
+		return;
+	}
 	if (*path == '\\') {
 		aml_put_u8(a, AML_ROOT_CHAR);
 		path++;
