@@ -31,7 +31,11 @@
 #define LAPIC_BASE 0xfee00000u
 
 struct acpi_uart {
-	const char *name; /* "COM1" */
+	/*
+	 * DSDT device name: 1-4 of A-Z 0-9 _ ("COM1"); NULL = "COM<index+1>".
+	 * "COMn" gets _UID n, any other name its 1-based index.
+	 */
+	const char *name;
 	uint16_t port;
 	uint8_t irq;
 };
@@ -73,7 +77,14 @@ struct acpi_tables {
 	struct acpi_pointer pointers[64];
 };
 
-/* Build every table (pointer fields zero, checksums not yet computed). 0 or -1. */
+/*
+ * Build every table (pointer fields zero, checksums not yet computed): RSDP,
+ * XSDT, RSDT, FACP, FACS, DSDT, APIC, in that order. Returns 0, or -1 for a
+ * config it cannot describe: ncpus outside 1..ACPI_MAX_CPUS, nuarts outside
+ * 0..ACPI_MAX_UARTS, duplicate (or all-ones) APIC IDs, UART names that are not
+ * valid and unique, UART IRQs above 15. On failure *out is left empty, so
+ * acpi_tables_free() is optional.
+ */
 int acpi_build(const struct acpi_config *cfg, struct acpi_tables *out);
 void acpi_tables_free(struct acpi_tables *t);
 
@@ -81,7 +92,9 @@ void acpi_tables_free(struct acpi_tables *t);
  * Lay the tables out contiguously starting at guest-physical "gpa" (host
  * buffer "mem" maps it, "len" bytes available), resolve pointers and
  * checksums. The RSDP is placed first, so its address is "gpa".
- * Returns bytes used, or 0 if it does not fit.
+ * Returns bytes used, or 0 if it does not fit -- also when "gpa" is not
+ * aligned for the RSDP (16 bytes) or a table would land beyond the 4 GiB
+ * that the RSDT's and FADT's 32-bit pointers can reach.
  */
 size_t acpi_install(const struct acpi_tables *t, uint8_t *mem, uint64_t gpa, size_t len);
 
