@@ -1,0 +1,191 @@
+# Shared helpers for the testbed build scripts (sourced, POSIX sh; host only).
+#
+# Everything built here lives in $TB_CACHE (/work/main/.cache by default,
+# gitignored), keyed by the Debian package versions and the contents of the
+# scripts that produce it, so a rerun with nothing changed costs seconds.
+
+# The sourcing script sets TB_ROOT (the checkout's top directory).
+: "${TB_ROOT:?set TB_ROOT before sourcing common.sh}"
+TB_DIR=$TB_ROOT/tests/testbed
+TB_CACHE=${TB_CACHE:-$TB_ROOT/.cache}
+mkdir -p "$TB_CACHE"
+
+tb_log() { echo "testbed: $*" >&2; }
+tb_die() { echo "testbed: error: $*" >&2; exit 1; }
+
+# Run "$@" holding the cache lock, so two builds in one checkout do not
+# trample each other's half-written files.
+tb_locked() {
+	(
+		flock 9 || exit 1
+		"$@"
+	) 9>"$TB_CACHE/.lock"
+}
+
+# Hash of stdin, 16 hex digits.
+tb_hash() { sha256sum | cut -c1-16; }
+
+# Candidate version of a Debian package, from apt's lists (run apt-get update
+# once if apt knows nothing). Prints nothing if the package is unknown.
+tb_pkg_version() {
+	v=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+	if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+		if [ ! -e "$TB_CACHE/.apt-updated" ]; then
+			tb_log "apt knows no $1; running apt-get update"
+			if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2; else sudo apt-get update -qq >&2; fi
+			: >"$TB_CACHE/.apt-updated"
+			v=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+		fi
+	fi
+	[ "$v" = "(none)" ] && v=
+	echo "$v"
+}
+
+# Installed version of a Debian package (empty if not installed).
+tb_installed_version() {
+	dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true
+}
+
+# tb_kernel: make sure the Debian kernel is downloaded and unpacked; sets
+#   KPKG   real package name (linux-image-6.1.0-NN-amd64)
+#   KPKGVER its version
+#   KVER   kernel release (6.1.0-NN-amd64)
+#   KROOT  unpacked package root (KROOT/boot/vmlinuz-$KVER, KROOT/lib/modules/$KVER)
+#   KIMAGE the bzImage
+# Offline with a cache: reuses the newest kernel already unpacked.
+tb_kernel() {
+	meta=linux-image-amd64
+	memo=$TB_CACHE/kernel/resolved
+	KPKG=
+	# apt-cache is slow (~0.5 s a call): remember the answer until apt's
+	# lists change.
+	if [ -s "$memo" ] && [ -z "$(find /var/lib/apt/lists /var/lib/apt/lists/lock -maxdepth 0 -newer "$memo" 2>/dev/null)" ]; then
+		read -r KPKG KPKGVER <"$memo"
+	else
+		metaver=$(tb_pkg_version $meta)
+		if [ -n "$metaver" ]; then
+			dep=$(apt-cache show "$meta=$metaver" 2>/dev/null | sed -n 's/^Depends: *//p' | head -n1)
+			KPKG=$(echo "$dep" | tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9][^ ]*-amd64\).*/\1/p' | head -n1)
+			KPKGVER=$(echo "$dep" | tr ',' '\n' | sed -n "s/^ *$KPKG (= \([^)]*\)).*/\1/p" | head -n1)
+			[ -n "$KPKG" ] && [ -z "$KPKGVER" ] && KPKGVER=$(tb_pkg_version "$KPKG")
+			if [ -n "$KPKG" ] && [ -n "$KPKGVER" ]; then
+				mkdir -p "$TB_CACHE/kernel"
+				echo "$KPKG $KPKGVER" >"$memo"
+			fi
+		fi
+	fi
+	if [ -n "$KPKG" ]; then
+		KROOT=$TB_CACHE/kernel/${KPKG}_$KPKGVER
+		[ -e "$KROOT/.done" ] || tb_locked tb_kernel_fetch "$KPKG" "$KPKGVER" "$KROOT"
+	else
+		# apt knows nothing (offline?): fall back to the newest cached kernel.
+		KROOT=$(ls -d "$TB_CACHE"/kernel/linux-image-*/.done 2>/dev/null | sort -V | tail -n1)
+		[ -n "$KROOT" ] || tb_die "cannot resolve $meta with apt and no kernel is cached"
+		KROOT=${KROOT%/.done}
+		KPKG=$(basename "$KROOT"); KPKGVER=${KPKG#*_}; KPKG=${KPKG%%_*}
+		tb_log "apt cannot resolve $meta; using cached $KPKG $KPKGVER"
+	fi
+	[ -e "$KROOT/.done" ] || tb_die "kernel unpack failed"
+	KVER=$(ls "$KROOT/lib/modules" | head -n1)
+	KIMAGE=$KROOT/boot/vmlinuz-$KVER
+	[ -f "$KIMAGE" ] || tb_die "no $KIMAGE"
+}
+
+tb_kernel_fetch() {
+	[ -e "$3/.done" ] && return 0
+	tb_log "downloading $1 $2"
+	rm -rf "$3" "$3.tmp"
+	mkdir -p "$3.tmp/dl"
+	(cd "$3.tmp/dl" && apt-get download -q "$1=$2" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) || true
+	deb=$(ls "$3.tmp/dl/"*.deb 2>/dev/null | head -n1)
+	[ -n "$deb" ] || tb_die "apt-get download $1=$2 failed"
+	dpkg -x "$deb" "$3.tmp/root" || tb_die "dpkg -x $deb failed"
+	kv=$(ls "$3.tmp/root/lib/modules" | head -n1)
+	# The package ships no modules.dep: depmod generates it at install time.
+	depmod -b "$3.tmp/root" "$kv" || tb_die "depmod failed"
+	mv "$3.tmp/root" "$3"
+	rm -rf "$3.tmp"
+	: >"$3/.done"
+}
+
+# Is kernel config option $1 (without CONFIG_) =y, =m or unset?  Prints y, m or n.
+tb_kconfig() {
+	v=$(sed -n "s/^CONFIG_$1=\(.*\)/\1/p" "$KROOT/boot/config-$KVER")
+	echo "${v:-n}"
+}
+
+# tb_add_modules DEST NAME...: copy the named modules and everything they
+# depend on into DEST/lib/modules/, decompressing .ko.xz/.ko.gz/.ko.zst, and
+# write DEST/etc/modules.load: one line per module in load order, either
+# "NAME PATH" (insmod PATH) or "NAME builtin".  Needs tb_kernel.
+tb_add_modules() {
+	dest=$1; shift
+	mdir=$KROOT/lib/modules/$KVER
+	mkdir -p "$dest/lib/modules" "$dest/etc"
+	: >"$dest/etc/modules.load"
+	for m in "$@"; do
+		# Module names use - and _ interchangeably.
+		pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
+		line=$(grep -E "(^|/)$pat\.ko(\.[a-z]+)?:" "$mdir/modules.dep" | head -n1)
+		if [ -z "$line" ]; then
+			if grep -qE "(^|/)$pat\.ko\$" "$mdir/modules.builtin"; then
+				grep -q "^$m " "$dest/etc/modules.load" || echo "$m builtin" >>"$dest/etc/modules.load"
+				continue
+			fi
+			tb_die "module $m neither in modules.dep nor modules.builtin of $KVER"
+		fi
+		# modules.dep lists direct and indirect dependencies, the one to
+		# load first last.
+		deps=$(echo "${line#*:}" | tr ' ' '\n' | grep . | awk '{ a[NR] = $0 } END { for (i = NR; i > 0; i--) print a[i] }')
+		for f in $deps ${line%%:*}; do
+			n=$(basename "$f"); n=${n%%.ko*}
+			grep -q "^$n " "$dest/etc/modules.load" && continue
+			case $f in
+			*.ko.xz) xz -dc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
+			*.ko.gz) gzip -dc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
+			*.ko.zst) zstd -qdc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
+			*) cp "$mdir/$f" "$dest/lib/modules/$n.ko" ;;
+			esac
+			echo "$n /lib/modules/$n.ko" >>"$dest/etc/modules.load"
+		done
+	done
+}
+
+# tb_add_busybox DEST: busybox-static as DEST/bin/busybox plus one symlink
+# per applet (never busybox itself), in the directories busybox names.
+tb_add_busybox() {
+	dest=$1
+	bb=$(command -v busybox) || tb_die "busybox not installed (busybox-static)"
+	ldd "$bb" >/dev/null 2>&1 && tb_die "$bb is dynamically linked; install busybox-static"
+	mkdir -p "$dest/bin" "$dest/sbin" "$dest/usr/bin" "$dest/usr/sbin"
+	cp "$bb" "$dest/bin/busybox"
+	"$bb" --list-full | while read -r a; do
+		case $a in
+		*/busybox | "") continue ;;
+		esac
+		[ -e "$dest/$a" ] || [ -L "$dest/$a" ] || ln -s /bin/busybox "$dest/$a"
+	done
+}
+
+# tb_add_elf DEST FILE [AS]: copy a dynamically linked program and every
+# shared library ldd names (and the dynamic loader) under DEST, at the same
+# absolute paths as on the host; the program goes to DEST/AS (default FILE).
+tb_add_elf() {
+	dest=$1; file=$2; as=${3:-$2}
+	mkdir -p "$dest$(dirname "$as")"
+	cp -L "$file" "$dest$as"
+	ldd "$file" 2>/dev/null | awk '
+		/=> \// { print $3 }
+		/^[ \t]*\/[^ ]+ \(/ { print $1 }' | while read -r lib; do
+		[ -e "$dest$lib" ] && continue
+		mkdir -p "$dest$(dirname "$lib")"
+		cp -L "$lib" "$dest$lib"
+	done
+}
+
+# tb_cpio DIR OUT: newc archive of DIR (uncompressed: fastest for the guest
+# kernel to unpack, and archives can be concatenated).
+tb_cpio() {
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$2.tmp" &&
+		mv "$2.tmp" "$2"
+}
