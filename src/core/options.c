@@ -165,19 +165,23 @@ static bool parse_cpu_count(const char *s, long *out)
 	return parse_long_in(s, 0, 1, KHYVE_MAX_VCPUS, out);
 }
 
+static bool all_digits(const char *s)
+{
+	return *s != '\0' && s[strspn(s, "0123456789")] == '\0';
+}
+
 static void describe_bad_count(char *buf, size_t len, const char *value, int key)
 {
-	if (is_number(value, 0))
+	if (all_digits(value) || is_number(value, 0))
 		snprintf(buf, len, "'%s' is not a valid %s (1-%d)", value, topology_nouns[key],
 		    KHYVE_MAX_VCPUS);
 	else
 		snprintf(buf, len, "'%s' is not a valid %s", value, topology_nouns[key]);
 }
 
-int khyve_config_topology(struct khyve_topology *topo, char *why, size_t whylen)
+/* cpus/sockets/cores/threads as set (range-checked), 1 for those not set. */
+static int read_topology_values(long v[], bool given[], char *why, size_t whylen)
 {
-	long v[TOPO_NKEYS], product;
-	bool given[TOPO_NKEYS];
 	char bad[160];
 	int i;
 
@@ -196,15 +200,52 @@ int khyve_config_topology(struct khyve_topology *topo, char *why, size_t whylen)
 			return -1;
 		}
 	}
-	/* As bhyve: without an explicit socket count, every vCPU is a socket. */
-	if (!given[TOPO_SOCKETS])
-		v[TOPO_SOCKETS] = v[TOPO_CPUS];
+	return 0;
+}
+
+/*
+ * Without a socket count bhyve makes every vCPU a socket, so it rejects
+ * "-c 4,cores=2" (4 sockets x 2 cores != 4).  khyve instead takes
+ * sockets = cpus / (cores * threads): the same answer as bhyve whenever
+ * bhyve accepts the topology (cores * threads = 1), and the documented
+ * meaning (bhyve(8): the product rule) where bhyve gives up.
+ */
+static int infer_sockets(long v[], bool cpus_given, char *why, size_t whylen)
+{
+	long per_socket = v[TOPO_CORES] * v[TOPO_THREADS];
+
+	if (!cpus_given) {
+		v[TOPO_SOCKETS] = 1;
+		return 0;
+	}
+	if (v[TOPO_CPUS] % per_socket != 0) {
+		snprintf(why, whylen, "%ld vCPUs do not divide into sockets of %ld cores x %ld "
+		    "threads", v[TOPO_CPUS], v[TOPO_CORES], v[TOPO_THREADS]);
+		return -1;
+	}
+	v[TOPO_SOCKETS] = v[TOPO_CPUS] / per_socket;
+	return 0;
+}
+
+int khyve_config_topology(struct khyve_topology *topo, char *why, size_t whylen)
+{
+	long v[TOPO_NKEYS], product;
+	bool given[TOPO_NKEYS];
+
+	if (read_topology_values(v, given, why, whylen) != 0)
+		return -1;
+	if (!given[TOPO_SOCKETS] && infer_sockets(v, given[TOPO_CPUS], why, whylen) != 0)
+		return -1;
 	product = v[TOPO_SOCKETS] * v[TOPO_CORES] * v[TOPO_THREADS];
-	if (product > KHYVE_MAX_VCPUS || (given[TOPO_CPUS] && product != v[TOPO_CPUS])) {
-		snprintf(why, whylen, "%ld sockets x %ld cores x %ld threads = %ld vCPUs, %s %ld",
-		    v[TOPO_SOCKETS], v[TOPO_CORES], v[TOPO_THREADS], product,
-		    product > KHYVE_MAX_VCPUS ? "more than the maximum of" : "but cpus is",
-		    product > KHYVE_MAX_VCPUS ? (long)KHYVE_MAX_VCPUS : v[TOPO_CPUS]);
+	if (product > KHYVE_MAX_VCPUS) {
+		snprintf(why, whylen, "%ld sockets x %ld cores x %ld threads = %ld vCPUs, more than "
+		    "the maximum of %d", v[TOPO_SOCKETS], v[TOPO_CORES], v[TOPO_THREADS], product,
+		    KHYVE_MAX_VCPUS);
+		return -1;
+	}
+	if (given[TOPO_CPUS] && product != v[TOPO_CPUS]) {
+		snprintf(why, whylen, "%ld sockets x %ld cores x %ld threads = %ld vCPUs, but cpus "
+		    "is %ld", v[TOPO_SOCKETS], v[TOPO_CORES], v[TOPO_THREADS], product, v[TOPO_CPUS]);
 		return -1;
 	}
 	topo->cpus = (int)product;

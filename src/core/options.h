@@ -48,10 +48,12 @@ bool khyve_valid_vm_name(const char *name);
 bool khyve_valid_uuid(const char *uuid);
 
 /*
- * The guest CPU topology, computed from cpus/sockets/cores/threads the way
- * bhyve does: each defaults to 1, except sockets which defaults to cpus;
- * a missing cpus is sockets*cores*threads, an explicit one must equal it.
- * Readers must use this rather than read "cpus" directly.
+ * The guest CPU topology from cpus/sockets/cores/threads: each defaults to 1;
+ * a missing cpus is sockets*cores*threads, an explicit one must equal it;
+ * with cpus but no sockets, sockets = cpus/(cores*threads) (bhyve: = cpus,
+ * which agrees whenever bhyve accepts the topology).  At most
+ * KHYVE_MAX_VCPUS.  Readers must use this rather than read "cpus" directly:
+ * "-c sockets=2,cores=2" does not write cpus.
  */
 struct khyve_topology {
 	int cpus, sockets, cores, threads;
