@@ -77,7 +77,7 @@ static char *xstrdup(const char *s)
 	return xstrndup(s, strlen(s));
 }
 
-/* ---- tree structure ---------------------------------------------------- */
+/* ---- tree structure ------------------------------------------------------ */
 
 static struct cfg_node *node_new(struct cfg_node *parent, const char *name, size_t len)
 {
@@ -171,7 +171,7 @@ static char *node_path(const struct cfg_node *n)
 	return buf;
 }
 
-/* ---- key syntax ----------------------------------------------------------- */
+/* ---- key syntax ---------------------------------------------------------- */
 
 static bool key_char_ok(unsigned char c)
 {
@@ -225,7 +225,7 @@ static int check_value(const char *path, const char *value)
 	return 0;
 }
 
-/* ---- lookup and creation ----------------------------------------------- */
+/* ---- lookup and creation ------------------------------------------------- */
 
 /*
  * Walk the first len characters of a dotted path below base, creating missing
@@ -315,7 +315,7 @@ const char *config_node_name(const struct cfg_node *node)
 	return node != NULL ? node->name : "";
 }
 
-/* ---- setting values -------------------------------------------------------- */
+/* ---- setting values ------------------------------------------------------ */
 
 static void replace_value(struct cfg_node *leaf, const char *value)
 {
@@ -392,7 +392,7 @@ int set_config_bool(const char *path, bool value)
 	return set_config_value(path, value ? "true" : "false");
 }
 
-/* ---- %(key) expansion -------------------------------------------------------- */
+/* ---- %(key) expansion ---------------------------------------------------- */
 
 struct strbuf {
 	char *s;
@@ -612,7 +612,7 @@ int config_check_expansions(void)
 	return check_expansions_below(root());
 }
 
-/* ---- typed values -------------------------------------------------------------- */
+/* ---- typed values -------------------------------------------------------- */
 
 int config_parse_bool(const char *s, bool *out)
 {
@@ -784,7 +784,7 @@ uint64_t get_config_memsize_default(const char *path, uint64_t def)
 	return n;
 }
 
-/* ---- walking and dumping -------------------------------------------------------- */
+/* ---- walking and dumping ------------------------------------------------- */
 
 int config_foreach(struct cfg_node *node, cfg_walk_fn fn, void *arg)
 {
@@ -828,7 +828,7 @@ void dump_config(FILE *fp)
 	free(prefix.s);
 }
 
-/* ---- -o and -k ------------------------------------------------------------------ */
+/* ---- -o and -k ----------------------------------------------------------- */
 
 static char *trim(char *s)
 {

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@
 /* The option argument being parsed, quoted in configuration errors. */
 static const char *current_arg;
 
-/* ---- reporting ------------------------------------------------------------------ */
+/* ---- reporting ----------------------------------------------------------- */
 
 __attribute__((format(printf, 2, 3)))
 static int opt_error(int opt, const char *fmt, ...)
@@ -59,7 +60,29 @@ static int opt_config_error(int opt)
 	    config_last_error());
 }
 
-/* ---- small parsers ------------------------------------------------------------------ */
+/* ---- small parsers ------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+	char *copy = strdup(s);
+
+	if (copy == NULL) {
+		fprintf(stderr, "khyve: out of memory\n");
+		exit(4);
+	}
+	return copy;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+	char *copy = strndup(s, n);
+
+	if (copy == NULL) {
+		fprintf(stderr, "khyve: out of memory\n");
+		exit(4);
+	}
+	return copy;
+}
 
 /* All of s is a number in [min, max]; no sign, no blanks. */
 static bool parse_long_in(const char *s, int base, long min, long max, long *out)
@@ -81,7 +104,7 @@ static bool is_number(const char *s, int base)
 {
 	long ignored;
 
-	return parse_long_in(s, base, 0, __LONG_MAX__, &ignored);
+	return parse_long_in(s, base, 0, LONG_MAX, &ignored);
 }
 
 /* Cut the first comma-separated token off *rest (NULL when none left). */
@@ -141,7 +164,7 @@ static int parse_generic_options(int opt, struct cfg_node *node, char *opts)
 	return 0;
 }
 
-/* ---- -c: CPU topology ---------------------------------------------------------------- */
+/* ---- -c: CPU topology ---------------------------------------------------- */
 
 enum { TOPO_CPUS, TOPO_SOCKETS, TOPO_CORES, TOPO_THREADS, TOPO_NKEYS };
 static const char *const topology_keys[TOPO_NKEYS] = { "cpus", "sockets", "cores", "threads" };
@@ -294,7 +317,7 @@ static int parse_topology_option(const char *arg)
 	if (*arg == '\0')
 		for (i = 0; i < TOPO_NKEYS; i++)
 			values[i] = "1";
-	copy = rest = strdup(arg);
+	copy = rest = xstrdup(arg);
 	while (rc == 0 && *arg != '\0' && (item = take_token(&rest)) != NULL)
 		rc = parse_topology_item(arg, item, values);
 	for (i = 0; rc == 0 && i < TOPO_NKEYS; i++)
@@ -306,7 +329,7 @@ static int parse_topology_option(const char *arg)
 	return rc;
 }
 
-/* ---- -p, -m, -G, -U, -K, -r ------------------------------------------------------------ */
+/* ---- -p, -m, -G, -U, -K, -r ---------------------------------------------- */
 
 /* -p vcpu:hostcpu appends hostcpu to vcpu.N.cpuset, as bhyve does. */
 static int parse_pin_option(const char *arg)
@@ -365,7 +388,7 @@ static int parse_gdb_option(const char *arg)
 		return opt_error('G', "'%s' has an empty bind address", arg);
 	rc = set_value('G', "gdb.port", port);
 	if (rc == 0 && colon != NULL) {
-		address = strndup(p, (size_t)(colon - p));
+		address = xstrndup(p, (size_t)(colon - p));
 		rc = set_value('G', "gdb.address", address);
 		free(address);
 	}
@@ -405,7 +428,7 @@ static int set_nonempty(int opt, const char *key, const char *arg, const char *w
 	return set_value(opt, key, arg);
 }
 
-/* ---- -f: fw_cfg files -------------------------------------------------------------------- */
+/* ---- -f: fw_cfg files ---------------------------------------------------- */
 
 /*
  * -f [name=]NAME,string=DATA | -f [name=]NAME,file=PATH
@@ -460,7 +483,7 @@ static int parse_fwcfg_file_option(const char *arg)
 		    arg);
 	}
 	data = strchr(comma, '=') + 1;
-	name_copy = strndup(name, (size_t)(comma - name));
+	name_copy = xstrndup(name, (size_t)(comma - name));
 	if (find_fwcfg_user_file(name_copy, &index) >= 0) {
 		rc = opt_error('f', "'%s' is already defined", name_copy);
 	} else {
@@ -472,7 +495,7 @@ static int parse_fwcfg_file_option(const char *arg)
 	return rc;
 }
 
-/* ---- -n: NUMA domains -------------------------------------------------------------------- */
+/* ---- -n: NUMA domains ---------------------------------------------------- */
 
 /* A host/guest CPU range "N" or "N-M". */
 static bool valid_cpu_range(const char *s)
@@ -505,7 +528,7 @@ static int set_numa_domain(long id, const char *size, const char *cpus, const ch
 /* -n id,size,cpus[,domain_policy] -> numa.<id>.size/cpus/policy */
 static int parse_numa_option(const char *arg)
 {
-	char *copy = strdup(arg), *rest = copy, *field[5] = { NULL };
+	char *copy = xstrdup(arg), *rest = copy, *field[5] = { NULL };
 	uint64_t bytes;
 	int n = 0, rc;
 	long id;
@@ -528,7 +551,7 @@ static int parse_numa_option(const char *arg)
 	return rc;
 }
 
-/* ---- -s: legacy device strings, as each bhyve device's pe_legacy_config -------------------- */
+/* ---- -s: legacy device strings, as each bhyve device's pe_legacy_config ---- */
 
 static int convert_generic(struct cfg_node *dev, char *conf)
 {
@@ -909,41 +932,32 @@ static int parse_pci_address(char *s, long *bus, long *slot, long *func)
 	return 0;
 }
 
-struct lpc_search {
-	char found[32];
-};
-
-/* config_foreach callbacks: find a pci.B.S.F node whose device is "lpc". */
-static int find_lpc_in_slot(const char *func, struct cfg_node *node, const char *value, void *arg)
+/* config_foreach callbacks: stop (1) at a pci.B.S.F node whose device is "lpc". */
+static int is_lpc_function(const char *func, struct cfg_node *node, const char *value, void *arg)
 {
-	struct lpc_search *search = arg;
 	const char *device;
 
 	if (node == NULL)
 		return 0;
 	device = get_config_value_node_raw(node, "device");
-	if (device == NULL || strcmp(device, "lpc") != 0)
-		return 0;
-	snprintf(search->found, sizeof(search->found), "%s", func);
-	return 1;
+	return device != NULL && strcmp(device, "lpc") == 0;
 }
 
-static int find_lpc_in_bus(const char *slot, struct cfg_node *node, const char *value, void *arg)
+static int slot_has_lpc(const char *slot, struct cfg_node *node, const char *value, void *arg)
 {
-	return node != NULL ? config_foreach(node, find_lpc_in_slot, arg) : 0;
+	return node != NULL ? config_foreach(node, is_lpc_function, NULL) : 0;
 }
 
-static int find_lpc_anywhere(const char *bus, struct cfg_node *node, const char *value, void *arg)
+static int bus_has_lpc(const char *bus, struct cfg_node *node, const char *value, void *arg)
 {
-	return node != NULL ? config_foreach(node, find_lpc_in_bus, arg) : 0;
+	return node != NULL ? config_foreach(node, slot_has_lpc, NULL) : 0;
 }
 
 static bool lpc_already_configured(void)
 {
 	struct cfg_node *pci = find_config_node("pci");
-	struct lpc_search search;
 
-	return pci != NULL && config_foreach(pci, find_lpc_anywhere, &search) != 0;
+	return pci != NULL && config_foreach(pci, bus_has_lpc, NULL) != 0;
 }
 
 static int check_lpc_placement(long bus)
@@ -972,31 +986,36 @@ static int add_pci_device(long bus, long slot, long func, const struct pci_emula
 	return emu->convert(dev, conf);
 }
 
+/* Split "address,emulation[,conf]" (a writable copy of arg) and add the device. */
+static int add_slot(const char *arg, char *conf)
+{
+	char *address = take_token(&conf), *name = take_token(&conf);
+	const struct pci_emulation *emu;
+	long bus, slot, func;
+
+	if (name == NULL || *name == '\0')
+		return opt_error('s', "'%s' is not of the form slot,emulation[,conf]", arg);
+	if (parse_pci_address(address, &bus, &slot, &func) != 0)
+		return -1;
+	emu = find_pci_emulation(name);
+	if (emu == NULL)
+		return opt_error('s', "'%s' is not a known PCI emulation (see -s help)", name);
+	if (strcmp(emu->name, "lpc") == 0 && check_lpc_placement(bus) != 0)
+		return -1;
+	return add_pci_device(bus, slot, func, emu, conf);
+}
+
 /* -s [bus:]slot[:func],emulation[,conf] */
 static int parse_slot_option(const char *arg)
 {
-	char *copy = strdup(arg), *conf = copy, *address, *name;
-	const struct pci_emulation *emu;
-	long bus, slot, func;
-	int rc = -1;
+	char *copy = xstrdup(arg);
+	int rc = add_slot(arg, copy);
 
-	address = take_token(&conf);
-	name = take_token(&conf);
-	if (name == NULL || *name == '\0')
-		opt_error('s', "'%s' is not of the form slot,emulation[,conf]", arg);
-	else if (parse_pci_address(address, &bus, &slot, &func) != 0)
-		;
-	else if ((emu = find_pci_emulation(name)) == NULL)
-		opt_error('s', "'%s' is not a known PCI emulation (see -s help)", name);
-	else if (strcmp(emu->name, "lpc") == 0 && check_lpc_placement(bus) != 0)
-		;
-	else
-		rc = add_pci_device(bus, slot, func, emu, conf);
 	free(copy);
 	return rc;
 }
 
-/* ---- -l: LPC devices ---------------------------------------------------------------------- */
+/* ---- -l: LPC devices ----------------------------------------------------- */
 
 static struct cfg_node *lpc_node(const char *below)
 {
@@ -1099,7 +1118,7 @@ void khyve_list_lpc_devices(FILE *fp)
 /* -l lpcdev[,conf] */
 static int parse_lpc_option(const char *arg)
 {
-	char *copy = strdup(arg), *conf = copy, *dev = take_token(&conf);
+	char *copy = xstrdup(arg), *conf = copy, *dev = take_token(&conf);
 	int rc = -1;
 	size_t i;
 
@@ -1114,7 +1133,7 @@ static int parse_lpc_option(const char *arg)
 	return rc;
 }
 
-/* ---- flags ---------------------------------------------------------------------------------- */
+/* ---- flags --------------------------------------------------------------- */
 
 /* Options without an argument: each sets one boolean (key NULL: accepted, no effect). */
 static const struct flag_option {
@@ -1148,7 +1167,7 @@ static const struct flag_option *find_flag(int opt)
 	return NULL;
 }
 
-/* ---- final checks ------------------------------------------------------------------------------ */
+/* ---- final checks -------------------------------------------------------- */
 
 bool khyve_valid_vm_name(const char *name)
 {
@@ -1256,7 +1275,7 @@ int khyve_validate_config(void)
 	return 0;
 }
 
-/* ---- usage and the getopt loop ------------------------------------------------------------------- */
+/* ---- usage and the getopt loop ------------------------------------------- */
 
 void khyve_usage(FILE *fp)
 {
