@@ -42,7 +42,7 @@ static int make_dir(const char *path)
 
 static void read_owner_pid(const char *dir, char *pid, size_t len)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 8];
 	FILE *f;
 
 	snprintf(pid, len, "?");
@@ -57,7 +57,7 @@ static void read_owner_pid(const char *dir, char *pid, size_t len)
 
 static void write_pid(const char *dir)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 8];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/pid", dir);

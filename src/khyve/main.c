@@ -100,7 +100,7 @@ static int check_unimplemented(void)
 
 static uint64_t memory_size(void)
 {
-	uint64_t size = get_config_size_default("memory.size", DEFAULT_MEMORY);
+	uint64_t size = get_config_memsize_default("memory.size", DEFAULT_MEMORY);
 
 	if (size < MIN_MEMORY) {
 		fprintf(stderr, "khyve: memory.size: at least %llu MiB of guest memory are needed\n",
@@ -140,8 +140,8 @@ static void setup_vcpus(const struct cpu_topology *topo)
 	for (int i = 0; i < topo->cpus; i++) {
 		memcpy(cpuid, host_cpuid, size);
 		cpuid_customize(cpuid, topo, i);
-		if (vm_vcpu_set_cpuid(vm_vcpu(i), cpuid) < 0) {
-			fprintf(stderr, "khyve: vCPU %d: KVM_SET_CPUID2 failed\n", i);
+		if (vm_vcpu_set_cpuid(vm_vcpu(i), cpuid) < 0 || cpu_reset_msrs(vm_vcpu(i)) < 0) {
+			fprintf(stderr, "khyve: vCPU %d: cannot set up CPUID and MSRs\n", i);
 			die();
 		}
 	}

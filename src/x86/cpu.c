@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "core/options.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
@@ -45,30 +45,18 @@ const char *topology_init(struct cpu_topology *t, int cpus, int sockets, int cor
 	return NULL;
 }
 
-static int config_count(const char *key)
-{
-	int64_t v = get_config_int_default(key, 1);
-
-	return v > 0 && v <= VM_MAX_CPUS_TOPO ? (int)v : -1;
-}
-
 int topology_from_config(struct cpu_topology *t)
 {
-	int sockets = config_count("sockets"), cores = config_count("cores"),
-	    threads = config_count("threads");
-	int cpus = get_config_value("cpus") ? config_count("cpus") : 0;
+	struct khyve_topology kt;
+	char why[160];
 	const char *err;
 
-	if (sockets < 0 || cores < 0 || threads < 0 || cpus < 0) {
-		fprintf(stderr, "khyve: cpus, sockets, cores and threads must be between 1 and %d\n",
-			VM_MAX_CPUS_TOPO);
+	/* The option parser owns the rules for combining cpus/sockets/cores/threads. */
+	if (khyve_config_topology(&kt, why, sizeof(why)) < 0) {
+		fprintf(stderr, "khyve: bad CPU topology: %s\n", why);
 		return -1;
 	}
-	/* bhyve: cpus alone means that many single-core sockets. */
-	if (cpus > 0 && !get_config_value("sockets") && !get_config_value("cores") &&
-	    !get_config_value("threads"))
-		sockets = cpus;
-	err = topology_init(t, cpus, sockets, cores, threads);
+	err = topology_init(t, kt.cpus, kt.sockets, kt.cores, kt.threads);
 	if (err != NULL) {
 		fprintf(stderr, "khyve: bad CPU topology: %s\n", err);
 		return -1;
@@ -183,4 +171,19 @@ void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int
 			break;
 		}
 	}
+}
+
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MTRR_DEF_ENABLE (1u << 11)
+#define MTRR_TYPE_WB 6
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MISC_ENABLE_FAST_STRING 1u
+
+int cpu_reset_msrs(struct vcpu *vcpu)
+{
+	if (vm_vcpu_set_msr(vcpu, MSR_MTRR_DEF_TYPE, MTRR_DEF_ENABLE | MTRR_TYPE_WB) < 0)
+		return -1;
+	/* Not every host CPU model has MISC_ENABLE (AMD): optional. */
+	(void)vm_vcpu_set_msr(vcpu, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING);
+	return 0;
 }

@@ -34,4 +34,11 @@ uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu);
  */
 void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int vcpu);
 
+/*
+ * Power-on MSR state firmware would otherwise establish: MTRRs enabled with
+ * write-back as the default type (with MTRRs off all of RAM is uncacheable,
+ * which makes a guest crawl), fast string operations on.
+ */
+int cpu_reset_msrs(struct vcpu *vcpu);
+
 #endif
