@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -31,6 +32,18 @@
 #define MIN_MEMORY (16ull << 20)
 
 static struct vmctx *ctx;
+static bool trace_startup;
+
+/* KHYVE_TRACE_STARTUP=1: timestamps of start-up phases on stderr (for make bench). */
+static void trace_phase(const char *phase)
+{
+	struct timespec ts;
+
+	if (!trace_startup)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(stderr, "khyve: trace %ld.%06ld %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000, phase);
+}
 static int fatal_signal;
 
 static void cleanup(void)
@@ -238,6 +251,8 @@ int main(int argc, char **argv)
 	enum vm_exit_code code;
 	const char *name;
 
+	trace_startup = getenv("KHYVE_TRACE_STARTUP") != NULL;
+	trace_phase("start");
 	config_init();
 	switch (khyve_parse_options(argc, argv)) {
 	case OPTS_RUN:
@@ -272,6 +287,7 @@ int main(int argc, char **argv)
 	}
 	setup_signals();
 	open_vm(mem);
+	trace_phase("vm-created");
 	setup_vcpus(&topo);
 	if (init_inout() < 0 || lpc_init(ctx) < 0)
 		die();
@@ -279,8 +295,12 @@ int main(int argc, char **argv)
 	if (linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
 		die();
 
+	trace_phase("guest-start");
 	code = vm_run(ctx);
+	trace_phase("guest-stopped");
 	cleanup();
+	vm_close(ctx);
+	trace_phase("exit");
 	if (fatal_signal) {
 		sigset_t set;
 
