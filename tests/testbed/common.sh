@@ -189,3 +189,15 @@ tb_cpio() {
 	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$2.tmp" &&
 		mv "$2.tmp" "$2"
 }
+
+# tb_kvmprobe: build tests/testbed/kvmprobe.c (static if possible) into the
+# cache and print its path.
+tb_kvmprobe() {
+	_pk=$TB_CACHE/kvmprobe-$(cat "$TB_DIR/kvmprobe.c" | tb_hash)
+	if [ ! -x "$_pk" ]; then
+		cc -O2 -Wall -static -o "$_pk.tmp.$$" "$TB_DIR/kvmprobe.c" 2>/dev/null ||
+			cc -O2 -Wall -o "$_pk.tmp.$$" "$TB_DIR/kvmprobe.c" || tb_die "cannot build kvmprobe"
+		mv "$_pk.tmp.$$" "$_pk"
+	fi
+	echo "$_pk"
+}

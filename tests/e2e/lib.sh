@@ -1,0 +1,318 @@
+# Helpers for the end-to-end scenarios (tests/e2e/scenarios/NAME.sh).
+# POSIX sh: runs under busybox sh inside the L1 testbed and under
+# bash/dash on the host.  A scenario does
+#
+#     . "$(dirname "$0")/../lib.sh"
+#     run_khyve 30 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
+#         -o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
+#         -o "boot.cmdline=console=ttyS0 kt.action=poweroff" "$(vm_name)"
+#     expect_exit 1
+#     expect_log '^KT: init-start'
+#     pass
+#
+# and ends having printed exactly one line "SCENARIO NAME PASS" or
+# "SCENARIO NAME FAIL: reason" (on failure, after the tail of the console
+# log).  Under VMM=qemu a scenario that cannot apply prints
+# "SCENARIO NAME SKIP: reason".
+#
+# Environment (all optional; tests/e2e/run.sh and the L1 init set them):
+#   KHYVE         the khyve binary (default: build/khyve of this checkout)
+#   GUEST_KERNEL  L2 guest kernel, GUEST_INITRD its initramfs
+#                 (default: .cache/guest/current/, see build-guest.sh)
+#   VMM           khyve (default) or qemu: run QEMU with the equivalent
+#                 command line instead (for validating scenarios and guest)
+#   QEMU          the QEMU binary (default qemu-system-x86_64)
+#   QEMU_DATADIR  passed to QEMU as -L (firmware copy inside L1)
+#   QEMU_ACCEL    default kvm
+#   QEMU_CPU      default host (with arch-capabilities off; see below)
+#   TIMEOUT_SCALE multiply every timeout by this (integer; testbed: 4)
+#   KT_WORKDIR    where logs go (default: a fresh directory under /tmp)
+
+SCENARIO=$(basename "$0" .sh)
+_kt_libdir=$(cd "$(dirname "$0")/.." && pwd)
+_kt_root=$(cd "$_kt_libdir/../.." 2>/dev/null && pwd)
+VMM=${VMM:-khyve}
+KHYVE=${KHYVE:-$_kt_root/build/khyve}
+GUEST_KERNEL=${GUEST_KERNEL:-$_kt_root/.cache/guest/current/vmlinuz}
+GUEST_INITRD=${GUEST_INITRD:-$_kt_root/.cache/guest/current/initrd.img}
+QEMU=${QEMU:-qemu-system-x86_64}
+QEMU_ACCEL=${QEMU_ACCEL:-kvm}
+# -cpu host trips over MSR 0x10a (arch capabilities) on some nested hosts.
+QEMU_CPU=${QEMU_CPU:-host,-arch-capabilities}
+TIMEOUT_SCALE=${TIMEOUT_SCALE:-1}
+if [ -z "${KT_WORKDIR:-}" ]; then
+	KT_WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/kt-e2e.XXXXXX")
+fi
+KT_TMP=$KT_WORKDIR/$SCENARIO.$$
+rm -rf "$KT_TMP"
+mkdir -p "$KT_TMP"
+
+# The last VM started/waited for.
+VM_PID=
+VM_WD=
+VM_LOG=
+KHYVE_RC=
+KHYVE_TIMEDOUT=0
+_kt_all_pids=
+_kt_done=0
+
+# A VM name unique to this run: vm_name [SUFFIX]
+vm_name() { echo "kt-$SCENARIO-$$${1:+-$1}"; }
+
+_kt_cleanup() {
+	for _p in $_kt_all_pids; do
+		kill -KILL "$_p" 2>/dev/null
+	done
+	if [ "$_kt_done" = 0 ]; then
+		echo "SCENARIO $SCENARIO FAIL: scenario ended without a verdict"
+	fi
+}
+trap _kt_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Scale a timeout.
+_kt_scale() { echo $(($1 * TIMEOUT_SCALE)); }
+
+# Rewrite the khyve command line in "$@" into the equivalent QEMU one;
+# the result is left in _kt_cmd_* and applied by the caller with eval.
+# Options: -m SIZE, -c N|cpus=N,sockets=S,cores=C,threads=T, -l com1,stdio,
+# -o boot.kernel=|boot.initrd=|boot.cmdline=, and the VM name.
+_kt_qemu_argv() {
+	_n=$#
+	_want=
+	set -- "$@" "$QEMU" -accel "$QEMU_ACCEL" -cpu "$QEMU_CPU" -nodefaults -no-user-config \
+		-display none -no-reboot
+	[ -n "${QEMU_DATADIR:-}" ] && set -- "$@" -L "$QEMU_DATADIR"
+	[ -n "${_kt_monitor:-}" ] && set -- "$@" -monitor "pipe:$_kt_monitor"
+	_i=0
+	for _a; do
+		_i=$((_i + 1))
+		[ $_i -gt $_n ] && break
+		case $_want in
+		m) set -- "$@" -m "$_a"; _want=; continue ;;
+		c) set -- "$@" -smp "$_a"; _want=; continue ;;
+		l)
+			case $_a in
+			com1,stdio) set -- "$@" -serial stdio ;;
+			*) echo "lib.sh: VMM=qemu: cannot translate -l $_a" >&2 ;;
+			esac
+			_want=; continue ;;
+		o)
+			case $_a in
+			boot.kernel=*) set -- "$@" -kernel "${_a#boot.kernel=}" ;;
+			boot.initrd=*) set -- "$@" -initrd "${_a#boot.initrd=}" ;;
+			boot.cmdline=*) set -- "$@" -append "${_a#boot.cmdline=}" ;;
+			*) echo "lib.sh: VMM=qemu: cannot translate -o $_a" >&2 ;;
+			esac
+			_want=; continue ;;
+		esac
+		case $_a in
+		-m | -c | -l | -o) _want=${_a#-} ;;
+		-*) echo "lib.sh: VMM=qemu: cannot translate $_a" >&2 ;;
+		*) set -- "$@" -name "$_a" ;;
+		esac
+	done
+	shift $_n
+	_kt_argv_q "$@"
+}
+
+# Quote "$@" for eval into _kt_argv.
+_kt_argv_q() {
+	_kt_argv=
+	for _a; do
+		_q=$(printf '%s' "$_a" | sed "s/'/'\\\\''/g")
+		_kt_argv="$_kt_argv '$_q'"
+	done
+}
+
+# start_khyve TIMEOUT_S LOGFILE ARGS...: start the VMM in the background
+# with ARGS (khyve syntax), stdout to LOGFILE, stderr to LOGFILE.err, stdin
+# from $KT_STDIN (default /dev/null). After TIMEOUT_S (times TIMEOUT_SCALE)
+# a watchdog sends SIGTERM, and 5 s later SIGKILL. Sets VM_PID, VM_WD, VM_LOG.
+start_khyve() {
+	_t=$(_kt_scale "$1"); VM_LOG=$2; shift 2
+	rm -f "$VM_LOG" "$VM_LOG.err" "$VM_LOG.timeout"
+	if [ "$VMM" = qemu ]; then
+		_kt_monitor=$VM_LOG.mon
+		rm -f "$_kt_monitor.in" "$_kt_monitor.out"
+		mkfifo "$_kt_monitor.in" "$_kt_monitor.out"
+		_kt_qemu_argv "$@"
+	else
+		[ -x "$KHYVE" ] || fail "no khyve binary at $KHYVE"
+		_kt_argv_q "$KHYVE" "$@"
+	fi
+	echo "$_kt_argv" >"$VM_LOG.cmd"
+	_kt_t0=$(_kt_now)
+	eval "$_kt_argv" <"${KT_STDIN:-/dev/null}" >"$VM_LOG" 2>"$VM_LOG.err" &
+	VM_PID=$!
+	_kt_all_pids="$_kt_all_pids $VM_PID"
+	if [ "$VMM" = qemu ]; then
+		# Drain QEMU's monitor output so it never blocks.
+		cat "$_kt_monitor.out" >"$VM_LOG.monlog" 2>/dev/null &
+		_kt_all_pids="$_kt_all_pids $!"
+	fi
+	_kt_watchdog "$_t" "$VM_PID" "$VM_LOG.timeout" &
+	VM_WD=$!
+	_kt_all_pids="$_kt_all_pids $VM_WD"
+}
+
+_kt_watchdog() {
+	_wsp=
+	trap 'kill $_wsp 2>/dev/null; exit 0' TERM
+	sleep "$1" &
+	_wsp=$!
+	wait $_wsp
+	echo "timed out after $1 s" >"$3"
+	kill -TERM "$2" 2>/dev/null
+	sleep 5 &
+	_wsp=$!
+	wait $_wsp
+	kill -KILL "$2" 2>/dev/null
+	exit 0
+}
+
+# wait_khyve [PID WATCHDOG LOG]: wait for the VM (default: the last one
+# started) to exit; sets KHYVE_RC, KHYVE_TIMEDOUT, VM_LOG.
+wait_khyve() {
+	_p=${1:-$VM_PID}; _w=${2:-$VM_WD}; VM_LOG=${3:-$VM_LOG}
+	wait "$_p"
+	KHYVE_RC=$?
+	kill -TERM "$_w" 2>/dev/null
+	wait "$_w" 2>/dev/null
+	KHYVE_TIMEDOUT=0
+	[ -e "$VM_LOG.timeout" ] && KHYVE_TIMEDOUT=1
+	_kt_info "$VMM exited $KHYVE_RC after $(_kt_since "$_kt_t0") s; guest uptime at action: $(kt_value uptime) s"
+	return 0
+}
+
+# Seconds since boot, with fractions (Linux /proc/uptime).
+_kt_now() { cut -d' ' -f1 /proc/uptime; }
+_kt_since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
+
+# Informational output: "  NAME: ..." (not a verdict line).
+_kt_info() { echo "  $SCENARIO: $*"; }
+
+# run_khyve TIMEOUT_S LOGFILE ARGS...: start_khyve + wait_khyve.
+run_khyve() {
+	start_khyve "$@"
+	wait_khyve
+}
+
+# Is process PID alive?
+_kt_alive() { kill -0 "$1" 2>/dev/null; }
+
+# wait_log REGEX TIMEOUT_S [LOG [PID]]: wait until the console log has a line
+# matching REGEX (grep -E); false if the VM exits or time runs out first.
+wait_log() {
+	_re=$1; _t=$(_kt_scale "$2"); _l=${3:-$VM_LOG}; _p=${4:-$VM_PID}
+	_end=$(($(date +%s) + _t))
+	while :; do
+		tr -d '\r' <"$_l" 2>/dev/null | grep -Eq -- "$_re" && return 0
+		_kt_alive "$_p" || {
+			tr -d '\r' <"$_l" 2>/dev/null | grep -Eq -- "$_re"
+			return
+		}
+		[ "$(date +%s)" -ge "$_end" ] && return 1
+		sleep 0.2
+	done
+}
+
+# power_button [PID]: what bhyve users do to stop a VM: SIGTERM to khyve,
+# which presses the ACPI power button. Under VMM=qemu: system_powerdown.
+power_button() {
+	if [ "$VMM" = qemu ]; then
+		# Bounded: opening the monitor FIFO blocks if QEMU has gone.
+		timeout 10 sh -c 'echo system_powerdown >"$1"' sh "$VM_LOG.mon.in"
+	else
+		kill -TERM "${1:-$VM_PID}"
+	fi
+}
+
+# Translate an expected khyve exit status to QEMU's under VMM=qemu:
+# QEMU exits 0 for poweroff, reset (with -no-reboot) and triple fault,
+# and 1 for errors.
+_kt_expected_rc() {
+	if [ "$VMM" = qemu ]; then
+		case $1 in 0 | 1 | 2 | 3) echo 0 ;; *) echo 1 ;; esac
+	else
+		echo "$1"
+	fi
+}
+
+# expect_exit N: the last VM exited with khyve status N
+# (0 rebooted, 1 powered off, 2 halted, 3 triple fault, 4 error).
+expect_exit() {
+	_e=$(_kt_expected_rc "$1")
+	if [ "$KHYVE_TIMEDOUT" = 1 ]; then
+		fail "$VMM timed out ($(cat "$VM_LOG.timeout")), status $KHYVE_RC; expected $_e"
+	fi
+	[ "$KHYVE_RC" = "$_e" ] || fail "$VMM exited $KHYVE_RC, expected $_e"
+}
+
+# expect_log REGEX [LOG]: the console log has a line matching REGEX.
+expect_log() {
+	tr -d '\r' <"${2:-$VM_LOG}" 2>/dev/null | grep -Eq -- "$1" ||
+		fail "console log has no line matching /$1/"
+}
+
+# expect_no_log REGEX [LOG]
+expect_no_log() {
+	tr -d '\r' <"${2:-$VM_LOG}" 2>/dev/null | grep -Eq -- "$1" &&
+		fail "console log has a line matching /$1/"
+	return 0
+}
+
+# kt_value KEY [LOG]: the value of the guest's last "KT: KEY=VALUE" line.
+kt_value() {
+	tr -d '\r' <"${2:-$VM_LOG}" 2>/dev/null | sed -n "s/^KT: $1=//p" | tail -n1
+}
+
+# expect_value KEY VALUE [LOG]
+expect_value() {
+	_v=$(kt_value "$1" "${3:-$VM_LOG}")
+	[ "$_v" = "$2" ] || fail "guest reports $1='$_v', expected '$2'"
+}
+
+_kt_show_tail() {
+	_l=${1:-$VM_LOG}
+	[ -n "$_l" ] || return 0
+	if [ -e "$_l.cmd" ]; then
+		echo "--- $SCENARIO: command:$(cat "$_l.cmd")"
+	fi
+	if [ -s "$_l.err" ]; then
+		echo "--- $SCENARIO: stderr ($_l.err, last 10 lines):"
+		tail -n 10 "$_l.err" | tr -d '\r' | sed 's/^/  | /'
+	fi
+	if [ -e "$_l" ]; then
+		echo "--- $SCENARIO: console ($_l, last 40 lines):"
+		tail -n 40 "$_l" | tr -d '\r' | sed 's/^/  | /'
+	fi
+}
+
+# fail REASON: print the console tail and the verdict; exit.
+fail() {
+	_kt_show_tail
+	_kt_done=1
+	echo "SCENARIO $SCENARIO FAIL: $*"
+	exit 1
+}
+
+pass() {
+	[ "${KT_VERBOSE:-0}" = 1 ] && _kt_show_tail
+	_kt_done=1
+	echo "SCENARIO $SCENARIO PASS"
+	exit 0
+}
+
+# skip REASON: only for VMM=qemu, for what QEMU cannot model.
+skip() {
+	_kt_done=1
+	echo "SCENARIO $SCENARIO SKIP: $*"
+	exit 0
+}
+
+# Guest must not report failures loading its modules or starting acpid.
+expect_guest_sane() {
+	expect_log '^KT: init-start'
+	expect_no_log '^KT: module [^ ]*=failed'
+}

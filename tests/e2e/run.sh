@@ -1,0 +1,189 @@
+#!/bin/sh
+# End-to-end scenario runner.
+#
+#   tests/e2e/run.sh [--auto|--direct|--testbed] [-v] [SCENARIO...]
+#
+# Runs tests/e2e/scenarios/SCENARIO.sh (default: all of them), each of which
+# prints one "SCENARIO NAME PASS" or "SCENARIO NAME FAIL: reason" line.
+#
+#   --direct   on this machine, with its /dev/kvm
+#   --testbed  inside one boot of an L1 VM: QEMU/TCG emulating an AMD CPU
+#              with SVM, Debian's kernel with kvm-amd, so L1 has a real
+#              /dev/kvm; the scenarios run there and report on its console
+#   --auto     (default) --direct if tests/testbed/kvmprobe finds /dev/kvm
+#              usable (works, and runs guest code at hardware speed), else
+#              --testbed
+#   -v         show the console tail of passing scenarios too
+#
+# Environment: VMM=khyve|qemu (qemu: run the scenarios against QEMU with an
+# equivalent command line; validates scenarios and guest), KHYVE (default
+# build/khyve), L1_TIMEOUT (seconds; default 60 + 40 per scenario, 60 per
+# scenario for VMM=qemu), L1_SMP (2), L1_MEM (2G), KT_KEEP=1 (keep the work
+# directory with every log).
+#
+# Exit status 0 if every scenario passed (or was skipped), 1 otherwise.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+E2E=$ROOT/tests/e2e
+mode=auto
+export KT_VERBOSE=${KT_VERBOSE:-0}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--auto) mode=auto ;;
+	--direct) mode=direct ;;
+	--testbed) mode=testbed ;;
+	-v) KT_VERBOSE=1 ;;
+	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+	shift
+done
+if [ $# -gt 0 ]; then
+	scenarios="$*"
+else
+	scenarios=$(ls "$E2E/scenarios" | sed -n 's/\.sh$//p' | LC_ALL=C sort | tr '\n' ' ')
+fi
+for s in $scenarios; do
+	[ -f "$E2E/scenarios/$s.sh" ] || { echo "run.sh: no scenario $s" >&2; exit 2; }
+done
+nscen=$(echo $scenarios | wc -w)
+
+export VMM=${VMM:-khyve}
+export KHYVE=${KHYVE:-$ROOT/build/khyve}
+export TB_CACHE=${TB_CACHE:-$ROOT/.cache}
+
+log() { echo "e2e: $*"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
+
+t_start=$(now)
+guest=$("$ROOT/tests/testbed/build-guest.sh") || { log "cannot build the test guest"; exit 1; }
+eval "$guest"
+export GUEST_KERNEL GUEST_INITRD
+
+# Is /dev/kvm usable here?
+kvm_ok=0
+probe=$(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_kvmprobe) || exit 1
+if probe_out=$(timeout 5 "$probe" -v 2>&1); then
+	kvm_ok=1
+	kvm_why=$(echo "$probe_out" | sed -n 's/^kvmprobe: long-mode loop: //p')
+else
+	kvm_why=$(echo "$probe_out" | grep -v ': ok$' | tail -n1)
+	[ -n "$kvm_why" ] || kvm_why="probe timed out or failed"
+fi
+if [ $mode = auto ]; then
+	if [ $kvm_ok = 1 ]; then mode=direct; else mode=testbed; fi
+fi
+if [ $kvm_ok = 1 ]; then
+	log "mode $mode; /dev/kvm usable ($kvm_why)"
+else
+	log "mode $mode; /dev/kvm not usable: $kvm_why"
+	[ $mode = direct ] && log "warning: --direct without a usable /dev/kvm"
+fi
+log "VMM=$VMM; scenarios: $scenarios"
+[ "$VMM" = khyve ] && [ ! -x "$KHYVE" ] && log "warning: no khyve binary at $KHYVE"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kt-e2e.XXXXXX")
+export KT_WORKDIR=$WORK/vm
+mkdir -p "$KT_WORKDIR"
+cleanup() {
+	[ -n "${l1_pid:-}" ] && kill "$l1_pid" 2>/dev/null
+	if [ "${KT_KEEP:-0}" = 1 ]; then
+		log "logs kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failed=0
+results=$WORK/results
+: >"$results"
+
+run_direct() {
+	export TIMEOUT_SCALE=${TIMEOUT_SCALE:-1}
+	for s in $scenarios; do
+		t0=$(now)
+		# Each scenario bounds its own VMs; this is the backstop.
+		timeout -k 10 $((300 * TIMEOUT_SCALE)) sh "$E2E/scenarios/$s.sh" </dev/null 2>&1 |
+			tee "$WORK/$s.out"
+		if ! grep -q "^SCENARIO $s " "$WORK/$s.out"; then
+			echo "SCENARIO $s FAIL: scenario script gave no verdict (killed after $(since "$t0") s?)"
+			echo "SCENARIO $s FAIL: no verdict" >>"$results"
+		else
+			grep "^SCENARIO $s " "$WORK/$s.out" | tail -n1 >>"$results"
+		fi
+		log "$s took $(since "$t0") s"
+	done
+}
+
+run_testbed() {
+	l1_timeout=${L1_TIMEOUT:-}
+	if [ -z "$l1_timeout" ]; then
+		per=40
+		[ "$VMM" = qemu ] && per=60
+		l1_timeout=$((60 + per * nscen))
+	fi
+	t0=$(now)
+	l1=$(TIMEOUT_SCALE=${TIMEOUT_SCALE:-2} "$ROOT/tests/testbed/build-l1.sh" "$WORK/l1.cpio" $scenarios) || {
+		log "cannot build the L1 initramfs"
+		for s in $scenarios; do
+			echo "SCENARIO $s FAIL: testbed build failed"
+			echo "SCENARIO $s FAIL: testbed build failed" >>"$results"
+		done
+		return
+	}
+	eval "$l1"
+	log "L1 initramfs built in $(since "$t0") s; booting L1 (timeout $l1_timeout s)"
+	t0=$(now)
+	# L1's console: kept in l1.log; shown from L1's /init on (the kernel
+	# is quiet). The pipeline's status is lost, so QEMU's goes to a file.
+	{
+		timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel tcg -cpu max \
+			-smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
+			-nodefaults -no-user-config -display none -monitor none \
+			-serial stdio -no-reboot \
+			-kernel "$L1_KERNEL" -initrd "$L1_INITRD" \
+			-append "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off" \
+			</dev/null 2>"$WORK/l1.err"
+		echo $? >"$WORK/l1.rc"
+	} | tr -d '\r' | tee "$WORK/l1.log" | awk '
+		/^TESTBED: l1-init/ { on = 1 }
+		on { print; fflush() }'
+	rc=$(cat "$WORK/l1.rc" 2>/dev/null || echo '?')
+	log "L1 exited $rc after $(since "$t0") s"
+	grep '^SCENARIO ' "$WORK/l1.log" >>"$results"
+	missing=
+	for s in $scenarios; do
+		grep -q "^SCENARIO $s " "$results" || missing="$missing $s"
+	done
+	[ -z "$missing" ] && return
+	case $rc in
+	124 | 137) why="L1 timed out after $l1_timeout s" ;;
+	*) why="L1 exited $rc before reporting it" ;;
+	esac
+	grep -q '^TESTBED: scenarios-start' "$WORK/l1.log" || why="$why (L1 never started the scenarios)"
+	echo "--- L1 console ($WORK/l1.log), last 40 lines:"
+	tail -n 40 "$WORK/l1.log" | sed 's/^/  | /'
+	if [ -s "$WORK/l1.err" ]; then
+		echo "--- L1 QEMU stderr:"
+		tail -n 10 "$WORK/l1.err" | sed 's/^/  | /'
+	fi
+	for s in $missing; do
+		echo "SCENARIO $s FAIL: $why"
+		echo "SCENARIO $s FAIL: $why" >>"$results"
+	done
+}
+
+case $mode in
+direct) run_direct ;;
+testbed) run_testbed ;;
+esac
+
+npass=$(grep -c '^SCENARIO [^ ]* PASS' "$results")
+nskip=$(grep -c '^SCENARIO [^ ]* SKIP' "$results")
+nfail=$(grep -c '^SCENARIO [^ ]* FAIL' "$results")
+log "$mode: $npass passed, $nfail failed, $nskip skipped in $(since "$t_start") s"
+[ "$nfail" = 0 ] && [ $((npass + nskip)) -ge "$nscen" ]

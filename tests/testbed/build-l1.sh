@@ -1,0 +1,129 @@
+#!/bin/sh
+# Build the initramfs of the L1 testbed VM.
+#
+#   build-l1.sh OUT.cpio SCENARIO...
+#
+# Environment: VMM (khyve or qemu; qemu packs QEMU into L1), KHYVE (the
+# binary to pack, default build/khyve), TIMEOUT_SCALE (exported to the
+# scenarios inside L1), L1_QEMU=1 (pack QEMU even for VMM=khyve).
+#
+# The initramfs is three concatenated newc archives: a cached base (busybox,
+# the KVM modules, kvmprobe, the L2 guest kernel + initramfs, /init), a cached
+# QEMU part (only if needed) and a small part made fresh on every call (khyve
+# with its shared libraries, tests/e2e/, /etc/testbed.conf).
+# Prints L1_KERNEL=... and L1_INITRD=... on stdout.
+set -eu
+TB_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TB_ROOT/tests/testbed/common.sh"
+
+[ $# -ge 1 ] || tb_die "usage: build-l1.sh OUT.cpio SCENARIO..."
+out=$1; shift
+VMM=${VMM:-khyve}
+KHYVE=${KHYVE:-$TB_ROOT/build/khyve}
+
+eval "$("$TB_DIR/build-guest.sh")"
+tb_kernel
+
+# The L1 host's KVM: kvm-amd pulls in irqbypass, kvm, ccp (in that order).
+L1_MODULES="kvm-amd"
+
+probe=$(tb_kvmprobe)
+
+base_key=$( {
+	echo "$KPKG $KPKGVER busybox=$(tb_installed_version busybox-static) modules=$L1_MODULES"
+	echo "$GUEST_KERNEL $GUEST_INITRD $probe"
+	cat "$TB_DIR/l1-init" "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
+} | tb_hash)
+base=$TB_CACHE/l1/base-$base_key.cpio
+
+build_base() {
+	[ -e "$base" ] && return 0
+	tb_log "building L1 base initramfs in $base"
+	root=$TB_CACHE/l1/base.tmp
+	rm -rf "$root"
+	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/etc" "$root/guest" "$root/root"
+	tb_add_busybox "$root"
+	for opt in KVM KVM_AMD; do
+		[ "$(tb_kconfig $opt)" != n ] || tb_die "kernel lacks CONFIG_$opt"
+	done
+	tb_add_modules "$root" $L1_MODULES
+	cp "$TB_DIR/l1-init" "$root/init"
+	chmod 755 "$root/init"
+	if ldd "$probe" >/dev/null 2>&1; then
+		tb_add_elf "$root" "$probe" /sbin/kvmprobe
+	else
+		cp "$probe" "$root/sbin/kvmprobe"
+	fi
+	cp "$GUEST_KERNEL" "$root/guest/vmlinuz"
+	cp "$GUEST_INITRD" "$root/guest/initrd.img"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+	mkdir -p "$TB_CACHE/l1"
+	tb_cpio "$root" "$base"
+	rm -rf "$root"
+}
+tb_locked build_base
+
+parts=$base
+if [ "$VMM" = qemu ] || [ "${L1_QEMU:-0}" = 1 ]; then
+	qemu_bin=$(command -v qemu-system-x86_64) || tb_die "qemu-system-x86_64 not installed"
+	qemu_key=$( {
+		echo "qemu=$(tb_installed_version qemu-system-x86) seabios=$(tb_installed_version seabios)"
+		cat "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
+	} | tb_hash)
+	qpart=$TB_CACHE/l1/qemu-$qemu_key.cpio
+	build_qemu() {
+		[ -e "$qpart" ] && return 0
+		tb_log "building L1 QEMU part in $qpart"
+		root=$TB_CACHE/l1/qemu.tmp
+		rm -rf "$root"
+		mkdir -p "$root/usr/share/kt-qemu/keymaps"
+		tb_add_elf "$root" "$qemu_bin" /usr/bin/qemu-system-x86_64
+		# The firmware a -nodefaults PC with -kernel needs; QEMU in L1
+		# gets -L /usr/share/kt-qemu (QEMU_DATADIR).
+		cp /usr/share/seabios/bios-256k.bin "$root/usr/share/kt-qemu/"
+		for f in kvmvapic.bin linuxboot_dma.bin linuxboot.bin multiboot_dma.bin pvh.bin; do
+			[ -e "/usr/share/qemu/$f" ] && cp -L "/usr/share/qemu/$f" "$root/usr/share/kt-qemu/"
+		done
+		cp /usr/share/qemu/keymaps/en-us "$root/usr/share/kt-qemu/keymaps/" 2>/dev/null || true
+		tb_cpio "$root" "$qpart"
+		rm -rf "$root"
+	}
+	tb_locked build_qemu
+	parts="$parts $qpart"
+fi
+
+# The part made fresh every time.
+fresh=$(mktemp -d "${TMPDIR:-/tmp}/kt-l1.XXXXXX")
+trap 'rm -rf "$fresh"' EXIT
+mkdir -p "$fresh/e2e" "$fresh/etc" "$fresh/khyve"
+cp "$TB_ROOT/tests/e2e/lib.sh" "$fresh/e2e/"
+cp -r "$TB_ROOT/tests/e2e/scenarios" "$fresh/e2e/"
+if [ -x "$KHYVE" ]; then
+	tb_add_elf "$fresh" "$KHYVE" /khyve/khyve
+else
+	tb_log "warning: no khyve binary at $KHYVE"
+fi
+cat >"$fresh/etc/testbed.conf" <<EOF
+SCENARIOS="$*"
+VMM=$VMM
+KHYVE=/khyve/khyve
+QEMU=/usr/bin/qemu-system-x86_64
+QEMU_DATADIR=/usr/share/kt-qemu
+GUEST_KERNEL=/guest/vmlinuz
+GUEST_INITRD=/guest/initrd.img
+TIMEOUT_SCALE=${TIMEOUT_SCALE:-4}
+KT_WORKDIR=/tmp/kt
+KT_MODE=testbed
+EOF
+tb_cpio "$fresh" "$fresh.cpio"
+cat $parts "$fresh.cpio" >"$out.tmp"
+rm -f "$fresh.cpio"
+mv "$out.tmp" "$out"
+# Old cached parts from earlier keys.
+for f in "$TB_CACHE"/l1/*.cpio; do
+	case " $parts " in *" $f "*) continue ;; esac
+	[ -n "$(find "$f" -mtime +1 2>/dev/null)" ] && rm -f "$f"
+done
+touch $parts
+echo "L1_KERNEL=$KIMAGE"
+echo "L1_INITRD=$out"
