@@ -143,7 +143,9 @@ start_khyve() {
 	fi
 	echo "$_kt_argv" >"$VM_LOG.cmd"
 	_kt_t0=$(_kt_now)
-	eval "$_kt_argv" <"${KT_STDIN:-/dev/null}" >"$VM_LOG" 2>"$VM_LOG.err" &
+	# exec: VM_PID must be the VMM itself, not a subshell, so that signals
+	# (the power button is SIGTERM) reach it.
+	eval "exec $_kt_argv" <"${KT_STDIN:-/dev/null}" >"$VM_LOG" 2>"$VM_LOG.err" &
 	VM_PID=$!
 	_kt_all_pids="$_kt_all_pids $VM_PID"
 	if [ "$VMM" = qemu ]; then
