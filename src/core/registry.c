@@ -68,6 +68,38 @@ static void write_pid(const char *dir)
 	fclose(f);
 }
 
+/*
+ * Take the lock file. A VM that exits unlinks it, so after locking we check
+ * that the path still names the file we locked; otherwise we raced with an
+ * exiting VM and try again on the new file.
+ */
+static int lock_name(const char *lock_path)
+{
+	for (int attempt = 0; attempt < 10; attempt++) {
+		struct stat held, now;
+
+		lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lock_fd < 0) {
+			fprintf(stderr, "khyve: %s: %s\n", lock_path, strerror(errno));
+			return -1;
+		}
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			close(lock_fd);
+			lock_fd = -1;
+			return 0; /* busy: the caller reports who holds it */
+		}
+		if (fstat(lock_fd, &held) == 0 && stat(lock_path, &now) == 0 &&
+		    held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+			return 0;
+		close(lock_fd);
+		lock_fd = -1;
+		/* The directory may have gone with the exiting VM: recreate it. */
+		(void)mkdir(vm_dir, 0755);
+	}
+	fprintf(stderr, "khyve: %s: cannot take the lock\n", lock_path);
+	return -1;
+}
+
 int registry_claim(const char *name)
 {
 	const char *rundir = registry_rundir();
@@ -79,16 +111,11 @@ int registry_claim(const char *name)
 	if (make_dir(vm_dir) < 0)
 		return -1;
 	snprintf(lock_path, sizeof(lock_path), "%s/lock", vm_dir);
-	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock_fd < 0) {
-		fprintf(stderr, "khyve: %s: %s\n", lock_path, strerror(errno));
+	if (lock_name(lock_path) < 0)
 		return -1;
-	}
-	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (lock_fd < 0) {
 		read_owner_pid(vm_dir, pid, sizeof(pid));
 		fprintf(stderr, "khyve: a VM named '%s' is already running (pid %s)\n", name, pid);
-		close(lock_fd);
-		lock_fd = -1;
 		vm_dir[0] = '\0';
 		return -1;
 	}
