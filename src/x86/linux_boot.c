@@ -295,7 +295,7 @@ static int setup_bsp(struct vcpu *bsp, uint64_t entry)
 	return vm_vcpu_set_fpu(bsp, &fpu);
 }
 
-int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb)
+int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *entry)
 {
 	struct bzimage_info info;
 	uint64_t initrd_addr = 0, initrd_size = 0;
@@ -329,12 +329,22 @@ int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot
 		goto out;
 	write_page_tables(ctx);
 	write_gdt(ctx);
-	if (setup_bsp(bsp, KERNEL_LOAD_ADDR + ENTRY_64_OFFSET) < 0) {
-		fprintf(stderr, "khyve: cannot set up the boot vCPU: %s\n", strerror(errno));
-		goto out;
-	}
+	*entry = KERNEL_LOAD_ADDR + ENTRY_64_OFFSET;
 	rc = 0;
 out:
 	free(img);
 	return rc;
+}
+
+int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb)
+{
+	uint64_t entry;
+
+	if (linux_boot_place(ctx, lb, &entry) < 0)
+		return -1;
+	if (setup_bsp(bsp, entry) < 0) {
+		fprintf(stderr, "khyve: cannot set up the boot vCPU: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

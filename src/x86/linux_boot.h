@@ -36,5 +36,11 @@ struct linux_boot {
  * kernel's 64-bit entry. Prints one error line and returns -1 on failure.
  */
 int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb);
+/*
+ * The guest-memory half of linux_boot_load() (unit-testable without a vCPU):
+ * everything but the vCPU state. Stores the 64-bit entry point in *entry.
+ * Prints one error line and returns -1 on failure.
+ */
+int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *entry);
 
 #endif
