@@ -7,6 +7,9 @@
 #define KHYVE_X86_LAYOUT_H
 
 #define BOOT_GDT_ADDR 0x500ull
+#define PVH_START_INFO_ADDR 0x6000ull   /* PVH: struct hvm_start_info (56 bytes) */
+#define PVH_MODLIST_ADDR 0x6040ull      /* PVH: module list, the initrd (32 bytes) */
+#define PVH_MEMMAP_ADDR 0x6080ull       /* PVH: memory map, up to the zero page's address */
 #define BOOT_ZERO_PAGE_ADDR 0x7000ull   /* struct boot_params */
 #define BOOT_PML4_ADDR 0x9000ull
 #define BOOT_PDPT_ADDR 0xa000ull
