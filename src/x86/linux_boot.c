@@ -16,6 +16,7 @@
 
 #include "x86/e820.h"
 #include "x86/layout.h"
+#include "x86/pvh_boot.h"
 
 /* Offsets into the boot sector / zero page (struct boot_params). */
 #define BP_ACPI_RSDP_ADDR 0x070
@@ -117,7 +118,7 @@ const char *bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *i
 }
 
 /* Read a whole file (the kernel: a few MiB). */
-static uint8_t *read_file(const char *path, size_t *len)
+uint8_t *linux_boot_read_file(const char *path, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf = NULL;
@@ -145,8 +146,8 @@ out:
 	return buf;
 }
 
-static int load_initrd(struct vmctx *ctx, const char *path, uint64_t kernel_end,
-		       const struct bzimage_info *info, uint64_t *addr, uint64_t *size)
+int linux_boot_load_initrd(struct vmctx *ctx, const char *path, uint64_t kernel_end,
+			   const struct bzimage_info *info, uint64_t *addr, uint64_t *size)
 {
 	struct stat st;
 	uint64_t limit, gpa;
@@ -183,7 +184,8 @@ fail:
 	return -1;
 }
 
-static int write_cmdline(struct vmctx *ctx, const char *cmdline, const struct bzimage_info *info)
+int linux_boot_write_cmdline(struct vmctx *ctx, const char *cmdline,
+			     const struct bzimage_info *info)
 {
 	size_t len = cmdline ? strlen(cmdline) : 0;
 	size_t max = info->cmdline_size ? info->cmdline_size : 255;
@@ -301,7 +303,7 @@ int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *e
 	uint64_t initrd_addr = 0, initrd_size = 0;
 	size_t len;
 	const char *err;
-	uint8_t *img = read_file(lb->kernel, &len), *dst;
+	uint8_t *img = linux_boot_read_file(lb->kernel, &len), *dst;
 	int rc = -1;
 
 	if (img == NULL) {
@@ -321,10 +323,10 @@ int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *e
 	}
 	memcpy(dst, img + info.setup_size, info.payload_size);
 	if (lb->initrd != NULL &&
-	    load_initrd(ctx, lb->initrd, KERNEL_LOAD_ADDR + info.init_size, &info, &initrd_addr,
-			&initrd_size) < 0)
+	    linux_boot_load_initrd(ctx, lb->initrd, KERNEL_LOAD_ADDR + info.init_size, &info,
+				   &initrd_addr, &initrd_size) < 0)
 		goto out;
-	if (write_cmdline(ctx, lb->cmdline, &info) < 0 ||
+	if (linux_boot_write_cmdline(ctx, lb->cmdline, &info) < 0 ||
 	    write_zero_page(ctx, img, initrd_addr, initrd_size, lb->rsdp_addr) < 0)
 		goto out;
 	write_page_tables(ctx);
@@ -338,8 +340,18 @@ out:
 
 int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb)
 {
+	const char *why = "boot.pvh is false";
 	uint64_t entry;
 
+	/* PVH first when allowed: > 0 means this kernel cannot boot that way. */
+	if (lb->pvh) {
+		int rc = pvh_boot_load(ctx, bsp, lb, &why);
+
+		if (rc <= 0)
+			return rc;
+	}
+	if (lb->trace)
+		fprintf(stderr, "khyve: boot: bzImage protocol (%s)\n", why);
 	if (linux_boot_place(ctx, lb, &entry) < 0)
 		return -1;
 	if (setup_bsp(bsp, entry) < 0) {

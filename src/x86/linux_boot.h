@@ -28,6 +28,8 @@ struct linux_boot {
 	const char *initrd;   /* may be NULL */
 	const char *cmdline;  /* may be NULL */
 	uint64_t rsdp_addr;   /* 0: none */
+	bool pvh;             /* boot.pvh: PVH entry when the kernel has one (pvh_boot.h) */
+	bool trace;           /* say on stderr which boot path was taken and why */
 };
 
 /*
@@ -36,6 +38,15 @@ struct linux_boot {
  * kernel's 64-bit entry. Prints one error line and returns -1 on failure.
  */
 int linux_boot_load(struct vmctx *ctx, struct vcpu *bsp, const struct linux_boot *lb);
+
+/* Shared with the PVH boot: the whole file, malloc'ed (errno set on failure). */
+uint8_t *linux_boot_read_file(const char *path, size_t *len);
+/* The initrd at the top of low RAM, above kernel_end. */
+int linux_boot_load_initrd(struct vmctx *ctx, const char *path, uint64_t kernel_end,
+			   const struct bzimage_info *info, uint64_t *addr, uint64_t *size);
+/* The command line, NUL-terminated, at BOOT_CMDLINE_ADDR. */
+int linux_boot_write_cmdline(struct vmctx *ctx, const char *cmdline,
+			     const struct bzimage_info *info);
 /*
  * The guest-memory half of linux_boot_load() (unit-testable without a vCPU):
  * everything but the vCPU state. Stores the 64-bit entry point in *entry.
