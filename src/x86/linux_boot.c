@@ -38,8 +38,11 @@
 #define BP_HEAP_END_PTR 0x224
 #define BP_CMD_LINE_PTR 0x228
 #define BP_INITRD_ADDR_MAX 0x22c
+#define BP_KERNEL_ALIGNMENT 0x230
+#define BP_RELOCATABLE_KERNEL 0x234
 #define BP_XLOADFLAGS 0x236
 #define BP_CMDLINE_SIZE 0x238
+#define BP_PREF_ADDRESS 0x258
 #define BP_INIT_SIZE 0x260
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_MAX 128
@@ -73,6 +76,11 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
 }
 
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -89,6 +97,26 @@ static void put64(uint8_t *p, uint64_t v)
 {
 	put32(p, (uint32_t)v);
 	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * The kernel's runtime start address (boot.rst, "init_size"): a relocatable
+ * kernel loaded below pref_address moves up to it (the 64-bit entry does so
+ * before decompressing), aligned to kernel_alignment; any other runs at
+ * pref_address. init_size counts from there, not from the 1 MiB load address.
+ */
+static uint64_t runtime_start(const uint8_t *img)
+{
+	uint64_t start = get64(img + BP_PREF_ADDRESS);
+	uint64_t align = get32(img + BP_KERNEL_ALIGNMENT);
+
+	if (img[BP_RELOCATABLE_KERNEL]) {
+		if (start < KERNEL_LOAD_ADDR)
+			start = KERNEL_LOAD_ADDR;
+		if (align != 0 && (align & (align - 1)) == 0 && start <= UINT64_MAX - align)
+			start = (start + align - 1) & ~(align - 1);
+	}
+	return start < KERNEL_LOAD_ADDR ? KERNEL_LOAD_ADDR : start;
 }
 
 const char *bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info)
@@ -114,6 +142,7 @@ const char *bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *i
 	info->cmdline_size = get32(img + BP_CMDLINE_SIZE);
 	if (info->init_size < info->payload_size)
 		info->init_size = (uint32_t)info->payload_size;
+	info->runtime_start = runtime_start(img);
 	return NULL;
 }
 
@@ -162,7 +191,9 @@ int linux_boot_load_initrd(struct vmctx *ctx, const char *path, uint64_t kernel_
 	limit = ctx->lowmem;
 	if (info->initrd_addr_max && (uint64_t)info->initrd_addr_max + 1 < limit)
 		limit = (uint64_t)info->initrd_addr_max + 1;
-	if ((uint64_t)st.st_size > limit || limit - (uint64_t)st.st_size < kernel_end) {
+	/* Rounded down to a page, it must still stay clear of the kernel. */
+	if ((uint64_t)st.st_size > limit ||
+	    ((limit - (uint64_t)st.st_size) & ~0xfffull) < kernel_end) {
 		fprintf(stderr, "khyve: boot.initrd: %s (%lld MiB) does not fit in guest memory "
 			"with the kernel: give the guest more memory (-m)\n", path,
 			(long long)(st.st_size >> 20));
@@ -300,7 +331,7 @@ static int setup_bsp(struct vcpu *bsp, uint64_t entry)
 int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *entry)
 {
 	struct bzimage_info info;
-	uint64_t initrd_addr = 0, initrd_size = 0;
+	uint64_t initrd_addr = 0, initrd_size = 0, kernel_end;
 	size_t len;
 	const char *err;
 	uint8_t *img = linux_boot_read_file(lb->kernel, &len), *dst;
@@ -315,16 +346,20 @@ int linux_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint64_t *e
 		fprintf(stderr, "khyve: boot.kernel: %s: %s\n", lb->kernel, err);
 		goto out;
 	}
-	dst = vm_map_gpa(ctx, KERNEL_LOAD_ADDR, info.init_size);
-	if (dst == NULL || KERNEL_LOAD_ADDR + info.init_size > ctx->lowmem) {
-		fprintf(stderr, "khyve: boot.kernel: %s needs %u MiB to start; give the guest more "
-			"memory (-m)\n", lb->kernel, (info.init_size >> 20) + 2);
+	/* Loaded at 1 MiB; it then needs init_size bytes from its runtime start. */
+	if (__builtin_add_overflow(info.runtime_start, info.init_size, &kernel_end))
+		kernel_end = UINT64_MAX;
+	dst = vm_map_gpa(ctx, KERNEL_LOAD_ADDR, info.payload_size);
+	if (dst == NULL || kernel_end > ctx->lowmem) {
+		fprintf(stderr, "khyve: boot.kernel: %s needs %llu MiB to start; give the guest more "
+			"memory (-m)\n", lb->kernel, (unsigned long long)(kernel_end >> 20) +
+			((kernel_end & 0xfffff) != 0));
 		goto out;
 	}
 	memcpy(dst, img + info.setup_size, info.payload_size);
 	if (lb->initrd != NULL &&
-	    linux_boot_load_initrd(ctx, lb->initrd, KERNEL_LOAD_ADDR + info.init_size, &info,
-				   &initrd_addr, &initrd_size) < 0)
+	    linux_boot_load_initrd(ctx, lb->initrd, kernel_end, &info, &initrd_addr,
+				   &initrd_size) < 0)
 		goto out;
 	if (linux_boot_write_cmdline(ctx, lb->cmdline, &info) < 0 ||
 	    write_zero_page(ctx, img, initrd_addr, initrd_size, lb->rsdp_addr) < 0)

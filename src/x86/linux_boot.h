@@ -14,7 +14,8 @@ struct bzimage_info {
 	uint16_t version;       /* boot protocol version, e.g. 0x020f */
 	size_t setup_size;      /* bytes of real-mode setup incl. boot sector */
 	size_t payload_size;    /* protected-mode kernel bytes */
-	uint32_t init_size;     /* memory the kernel needs from its load address */
+	uint32_t init_size;     /* memory the kernel needs from runtime_start */
+	uint64_t runtime_start; /* where it decompresses itself (boot protocol, >= 1 MiB) */
 	uint32_t initrd_addr_max;
 	uint32_t cmdline_size;  /* max command line length, without the NUL */
 	uint16_t xloadflags;
