@@ -5,7 +5,7 @@
 #     . "$(dirname "$0")/../lib.sh"
 #     run_khyve 30 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
 #         -o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-#         -o "boot.cmdline=console=ttyS0 kt.action=poweroff" "$(vm_name)"
+#         -o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
 #     expect_exit 1
 #     expect_log '^KT: init-start'
 #     pass
@@ -27,6 +27,9 @@
 #   QEMU_CPU      default host (with arch-capabilities off; see below)
 #   TIMEOUT_SCALE multiply every timeout by this (integer; testbed: 4)
 #   KT_WORKDIR    where logs go (default: a fresh directory under /tmp)
+#   KT_LOUD=1     boot the guest without "quiet"
+#   KT_VERBOSE=1  show the console tail of passing scenarios too
+#   KT_TAIL_LINES lines of console shown (default 40)
 
 SCENARIO=$(basename "$0" .sh)
 _kt_libdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +43,14 @@ QEMU_ACCEL=${QEMU_ACCEL:-kvm}
 # -cpu host trips over MSR 0x10a (arch capabilities) on some nested hosts.
 QEMU_CPU=${QEMU_CPU:-host,-arch-capabilities}
 TIMEOUT_SCALE=${TIMEOUT_SCALE:-1}
+# The guest's console arguments. "quiet" halves boot time in the testbed
+# (every console byte is a port I/O exit through two hypervisors); errors,
+# oopses and the power-off/restart messages still show. KT_LOUD=1: full log.
+if [ "${KT_LOUD:-0}" = 1 ]; then
+	GUEST_CONSOLE="console=ttyS0"
+else
+	GUEST_CONSOLE="console=ttyS0 quiet"
+fi
 if [ -z "${KT_WORKDIR:-}" ]; then
 	KT_WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/kt-e2e.XXXXXX")
 fi
@@ -183,7 +194,8 @@ wait_khyve() {
 	wait "$_w" 2>/dev/null
 	KHYVE_TIMEDOUT=0
 	[ -e "$VM_LOG.timeout" ] && KHYVE_TIMEDOUT=1
-	_kt_info "$VMM exited $KHYVE_RC after $(_kt_since "$_kt_t0") s; guest uptime at action: $(kt_value uptime) s"
+	_up=$(kt_value uptime)
+	_kt_info "$VMM exited $KHYVE_RC after $(_kt_since "$_kt_t0") s${_up:+; guest uptime at action $_up s}"
 	return 0
 }
 
@@ -286,8 +298,8 @@ _kt_show_tail() {
 		tail -n 10 "$_l.err" | tr -d '\r' | sed 's/^/  | /'
 	fi
 	if [ -e "$_l" ]; then
-		echo "--- $SCENARIO: console ($_l, last 40 lines):"
-		tail -n 40 "$_l" | tr -d '\r' | sed 's/^/  | /'
+		echo "--- $SCENARIO: console ($_l, last ${KT_TAIL_LINES:-40} lines):"
+		tail -n "${KT_TAIL_LINES:-40}" "$_l" | tr -d '\r' | sed 's/^/  | /'
 	fi
 }
 

@@ -114,6 +114,9 @@ GUEST_INITRD=/guest/initrd.img
 TIMEOUT_SCALE=${TIMEOUT_SCALE:-4}
 KT_WORKDIR=/tmp/kt
 KT_MODE=testbed
+KT_VERBOSE=${KT_VERBOSE:-0}
+KT_TAIL_LINES=${KT_TAIL_LINES:-40}
+KT_LOUD=${KT_LOUD:-0}
 EOF
 tb_cpio "$fresh" "$fresh.cpio"
 cat $parts "$fresh.cpio" >"$out.tmp"

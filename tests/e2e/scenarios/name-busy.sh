@@ -8,13 +8,13 @@
 name=$(vm_name)
 start_khyve 120 "$KT_TMP/first" -m 256M -c 1 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=console=ttyS0 kt.action=wait" "$name"
+	-o "boot.cmdline=$GUEST_CONSOLE kt.action=wait" "$name"
 first_pid=$VM_PID first_wd=$VM_WD first_log=$VM_LOG
 wait_log '^KT: waiting' 60 || { wait_khyve; fail "first guest never reported KT: waiting"; }
 
 run_khyve 15 "$KT_TMP/second" -m 256M -c 1 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=console=ttyS0 kt.action=poweroff" "$name"
+	-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$name"
 second_rc=$KHYVE_RC second_to=$KHYVE_TIMEDOUT
 second_err=$(cat "$VM_LOG.err")
 expect_no_log '^KT: init-start'

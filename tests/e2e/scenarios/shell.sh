@@ -9,7 +9,7 @@ fifo=$KT_TMP/stdin
 mkfifo "$fifo"
 KT_STDIN=$fifo start_khyve 90 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=console=ttyS0 kt.action=shell" "$(vm_name)"
+	-o "boot.cmdline=$GUEST_CONSOLE kt.action=shell" "$(vm_name)"
 # Opening the write end lets the VMM's open of the read end complete.
 exec 7>"$fifo"
 wait_log '^KT: shell-ready' 60 || { exec 7>&-; wait_khyve; fail "guest never reported KT: shell-ready"; }

@@ -5,7 +5,7 @@
 
 start_khyve 90 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=console=ttyS0 kt.action=wait" "$(vm_name)"
+	-o "boot.cmdline=$GUEST_CONSOLE kt.action=wait" "$(vm_name)"
 wait_log '^KT: waiting' 60 || { wait_khyve; fail "guest never reported KT: waiting"; }
 expect_log '^KT: acpid=started'
 # acpid has just been started; give it a moment to open the input devices.

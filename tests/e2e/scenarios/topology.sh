@@ -5,7 +5,7 @@
 
 run_khyve 60 "$KT_TMP/console" -m 256M -c cpus=4,sockets=2,cores=2,threads=1 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=console=ttyS0 kt.action=poweroff" "$(vm_name)"
+	-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
 expect_exit 1
 expect_guest_sane
 expect_value nproc 4

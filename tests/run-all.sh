@@ -1,0 +1,105 @@
+#!/bin/sh
+# The `make check` driver (run after `make all unit`):
+#   1. every unit test binary, build/asan/tests/test_X for each
+#      tests/unit/test_X.c, with cmocka's TAP output; each test case counts;
+#   2. the end-to-end scenarios: tests/e2e/run.sh --auto (all of them);
+#   3. if /dev/kvm was usable and the scenarios ran directly, a testbed
+#      smoke run too (tests/e2e/run.sh --testbed boot-poweroff), so that
+#      the nested path is exercised on every `make check`.
+# Ends with exactly one line "N passed, N failed"; exit status 1 if anything
+# failed. Environment: KT_E2E=0 skips 2 and 3; KT_SMOKE="scenario..."
+# changes the testbed smoke subset (empty: none).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kt-check.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+
+npass=0
+nfail=0
+failures=
+
+add_fail() {
+	nfail=$((nfail + 1))
+	failures="$failures
+  $1"
+}
+
+# --- unit tests ------------------------------------------------------------
+for src in tests/unit/test_*.c; do
+	[ -e "$src" ] || continue
+	name=$(basename "$src" .c)
+	bin=build/asan/tests/$name
+	if [ ! -x "$bin" ]; then
+		echo "not ok - $name: $bin was not built"
+		add_fail "$name (not built)"
+		continue
+	fi
+	out=$WORK/$name.tap
+	CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+		timeout -k 10 300 "$bin" >"$out" 2>"$WORK/$name.err" </dev/null
+	rc=$?
+	# cmocka TAP: "1..N" per group, then "ok N - test" / "not ok N - test".
+	planned=$(awk '/^[0-9]+\.\.[0-9]+/ { split($1, a, "\\.\\."); n += a[2] } END { print n + 0 }' "$out")
+	ok=$(grep -c '^ok ' "$out")
+	notok=$(grep -c '^not ok ' "$out")
+	npass=$((npass + ok))
+	grep '^not ok ' "$out" | while read -r l; do echo "$name: $l"; done
+	for t in $(sed -n 's/^not ok [0-9]* - //p' "$out"); do
+		add_fail "$name: $t"
+	done
+	missing=$((planned - ok - notok))
+	if [ "$missing" -gt 0 ]; then
+		echo "$name: $missing of $planned test cases did not report (crashed? status $rc)"
+		nfail=$((nfail + missing))
+		failures="$failures
+  $name: $missing test cases did not report (status $rc)"
+	elif [ $rc != 0 ] && [ "$notok" = 0 ]; then
+		echo "$name: exited $rc with no failing test case"
+		add_fail "$name (exit status $rc)"
+	fi
+	if [ "$notok" != 0 ] || [ $rc != 0 ]; then
+		sed 's/^/  | /' "$out" | grep -v '^  | ok ' | tail -n 30
+		[ -s "$WORK/$name.err" ] && tail -n 40 "$WORK/$name.err" | sed 's/^/  ! /'
+	fi
+	echo "unit: $name: $ok passed, $notok failed"
+done
+
+# --- end-to-end scenarios -----------------------------------------------------
+count_e2e() {
+	p=$(grep -c '^SCENARIO [^ ]* PASS' "$1")
+	f=$(grep -c '^SCENARIO [^ ]* FAIL' "$1")
+	npass=$((npass + p))
+	nfail=$((nfail + f))
+	for t in $(sed -n "s/^SCENARIO \([^ ]*\) FAIL.*/\1/p" "$1"); do
+		failures="$failures
+  e2e $2: $t"
+	done
+	if [ "$3" != 0 ] && [ "$f" = 0 ]; then
+		nfail=$((nfail + 1))
+		failures="$failures
+  e2e $2: runner failed (status $3)"
+	fi
+}
+
+if [ "${KT_E2E:-1}" != 0 ]; then
+	tests/e2e/run.sh --auto 2>&1 | tee "$WORK/e2e.out"
+	# The pipeline's status is tee's; the runner's summary line says it all.
+	rc=0
+	grep -q '^e2e: [a-z]*: [0-9]* passed, 0 failed' "$WORK/e2e.out" || rc=1
+	count_e2e "$WORK/e2e.out" auto $rc
+	if grep -q '^e2e: mode direct' "$WORK/e2e.out" && [ -n "${KT_SMOKE-boot-poweroff}" ]; then
+		# shellcheck disable=SC2086
+		tests/e2e/run.sh --testbed ${KT_SMOKE-boot-poweroff} 2>&1 | tee "$WORK/smoke.out"
+		rc=0
+		grep -q '^e2e: [a-z]*: [0-9]* passed, 0 failed' "$WORK/smoke.out" || rc=1
+		count_e2e "$WORK/smoke.out" testbed-smoke $rc
+	fi
+fi
+
+if [ $nfail != 0 ]; then
+	echo "failed:$failures"
+fi
+echo "$npass passed, $nfail failed"
+[ $nfail = 0 ]
