@@ -28,7 +28,9 @@ const char *topology_init(struct cpu_topology *t, int cpus, int sockets, int cor
 {
 	if (sockets < 1 || cores < 1 || threads < 1)
 		return "sockets, cores and threads must each be at least 1";
-	if ((long)sockets * cores * threads > VM_MAX_CPUS_TOPO)
+	/* Each count bounded first: the product of three ints can overflow a long. */
+	if (sockets > VM_MAX_CPUS_TOPO || cores > VM_MAX_CPUS_TOPO || threads > VM_MAX_CPUS_TOPO ||
+	    (long)sockets * cores * threads > VM_MAX_CPUS_TOPO)
 		return "sockets * cores * threads is larger than the supported 256 vCPUs";
 	if (cpus <= 0)
 		cpus = sockets * cores * threads;
@@ -76,9 +78,12 @@ uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu)
 static void set_leaf_1(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t, uint32_t apic)
 {
 	int per_pkg = t->cores * t->threads;
+	uint32_t ids = 1u << (t->core_bits + t->smt_bits);
 
-	e->ebx = (e->ebx & 0x0000ffffu) | (apic << 24) |
-		 ((uint32_t)(1 << (t->core_bits + t->smt_bits)) << 16);
+	/* EBX[23:16] is 8 bits: 256 addressable IDs saturate at 255, as in QEMU. */
+	if (ids > 0xff)
+		ids = 0xff;
+	e->ebx = (e->ebx & 0x0000ffffu) | (apic << 24) | (ids << 16);
 	if (per_pkg > 1)
 		e->edx |= CPUID_1_EDX_HTT;
 	else
