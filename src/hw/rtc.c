@@ -39,8 +39,10 @@ static struct {
 	bool localtime;
 } rtc = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Two BCD digits: callers pass 0..99 (anything else keeps its last two digits). */
 static uint8_t to_bcd(int v)
 {
+	v = (v % 100 + 100) % 100;
 	return (uint8_t)(((v / 10) << 4) | (v % 10));
 }
 
@@ -80,8 +82,11 @@ static uint8_t encode_hour(int hour)
 static uint8_t read_time_reg(uint8_t reg)
 {
 	struct tm tm;
+	int year;
 
 	guest_tm(&tm);
+	/* The guest may have set any year, even before 1900 or before year 0. */
+	year = tm.tm_year + 1900;
 	switch (reg) {
 	case RTC_SEC: return encode(tm.tm_sec > 59 ? 59 : tm.tm_sec);
 	case RTC_MIN: return encode(tm.tm_min);
@@ -89,8 +94,8 @@ static uint8_t read_time_reg(uint8_t reg)
 	case RTC_WDAY: return encode(tm.tm_wday + 1);
 	case RTC_MDAY: return encode(tm.tm_mday);
 	case RTC_MONTH: return encode(tm.tm_mon + 1);
-	case RTC_YEAR: return encode(tm.tm_year % 100);
-	default: return encode((tm.tm_year + 1900) / 100); /* RTC_CENTURY */
+	case RTC_YEAR: return encode((year % 100 + 100) % 100);
+	default: return encode(year < 0 ? 0 : year / 100); /* RTC_CENTURY */
 	}
 }
 
@@ -136,6 +141,15 @@ static uint8_t cmos_read(uint8_t reg)
 	return rtc.cmos[reg];
 }
 
+/* Copy the running time into the time registers, in register B's current format. */
+static void latch_time(void)
+{
+	for (uint8_t r = 0; r <= RTC_YEAR; r++)
+		if (is_time_reg(r))
+			rtc.cmos[r] = read_time_reg(r);
+	rtc.cmos[RTC_CENTURY] = read_time_reg(RTC_CENTURY);
+}
+
 static void cmos_write(uint8_t reg, uint8_t val)
 {
 	if (reg == RTC_REG_C || reg == RTC_REG_D)
@@ -144,11 +158,7 @@ static void cmos_write(uint8_t reg, uint8_t val)
 		bool was_set = rtc.cmos[RTC_REG_B] & REG_B_SET;
 
 		if (!was_set && (val & REG_B_SET))
-			for (uint8_t r = 0; r <= RTC_YEAR; r++)
-				if (is_time_reg(r))
-					rtc.cmos[r] = read_time_reg(r);
-		if (!was_set && (val & REG_B_SET))
-			rtc.cmos[RTC_CENTURY] = read_time_reg(RTC_CENTURY);
+			latch_time();
 		rtc.cmos[RTC_REG_B] = val;
 		if (was_set && !(val & REG_B_SET))
 			commit_guest_time();
@@ -156,6 +166,12 @@ static void cmos_write(uint8_t reg, uint8_t val)
 	}
 	if (reg == RTC_REG_A)
 		val &= 0x7f; /* UIP is read-only and always clear */
+	/*
+	 * One field written while the clock runs: the others keep the running
+	 * time, not whatever the registers last held.
+	 */
+	if (is_time_reg(reg) && !(rtc.cmos[RTC_REG_B] & REG_B_SET))
+		latch_time();
 	rtc.cmos[reg] = val;
 	if (is_time_reg(reg) && !(rtc.cmos[RTC_REG_B] & REG_B_SET))
 		commit_guest_time();
