@@ -4,8 +4,9 @@
  * linux_boot_place() end to end against a fake vmctx whose RAM is a plain
  * buffer: where the kernel, initrd and command line land, what the zero page
  * tells the kernel, and the errors a user sees when something does not fit.
- * When a real Debian kernel was fetched (.cache/guest/current), it is parsed
- * and placed too.
+ * When a real Debian kernel was fetched (.cache/guest/current, or
+ * $GUEST_KERNEL / $GUEST_INITRD), it is parsed and placed too; else those
+ * two cases are skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,8 +56,9 @@
 #define OFF_INIT_SIZE 0x260
 #define OFF_E820_TABLE 0x2d0
 
-#define REAL_KERNEL ".cache/guest/current/vmlinuz"
-#define REAL_INITRD ".cache/guest/current/initrd.img"
+/* The e2e guest (tests/e2e/lib.sh): same defaults, same overrides. */
+#define REAL_KERNEL (getenv("GUEST_KERNEL") ?: ".cache/guest/current/vmlinuz")
+#define REAL_INITRD (getenv("GUEST_INITRD") ?: ".cache/guest/current/initrd.img")
 
 /* ---- little-endian helpers ------------------------------------------- */
 
@@ -931,6 +933,33 @@ static void test_place_real_debian_kernel_and_initrd(void **state)
 	assert_string_equal((const char *)gpa(BOOT_CMDLINE_ADDR), "console=ttyS0");
 }
 
+static void test_place_real_kernel_memory_floor(void **state)
+{
+	struct linux_boot lb = { .kernel = REAL_KERNEL, .initrd = REAL_INITRD };
+	size_t len, ilen;
+	uint8_t *img, *initrd;
+	uint64_t end, entry;
+	char msg[256];
+
+	img = fx->img = slurp(REAL_KERNEL, &len);
+	initrd = (uint8_t *)(fx->cmdline = (char *)slurp(REAL_INITRD, &ilen));
+	if (img == NULL || initrd == NULL) {
+		skip();
+		return;
+	}
+	/* Debian's kernel decompresses at 16 MiB: ~80 MiB, not 1 MiB + init_size. */
+	end = runtime_start(img) + le32(img + OFF_INIT_SIZE);
+	assert_true(end > KERNEL_LOAD_ADDR + le32(img + OFF_INIT_SIZE));
+	free(fx->ctx.ram);
+	fake_vm(&fx->ctx, (end & ~(MiB - 1)) - MiB);
+	expect_place_error(&lb, "give the guest more memory");
+	/* Just enough for kernel and initrd: accepted, the initrd above the kernel. */
+	free(fx->ctx.ram);
+	fake_vm(&fx->ctx, ((end + ilen + 4095) & ~(MiB - 1)) + MiB);
+	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
+	assert_true(le32(zero_page() + OFF_RAMDISK_IMAGE) >= end);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -968,6 +997,7 @@ int main(void)
 		T(test_place_bad_kernel_image),
 		T(test_place_missing_files),
 		T(test_place_real_debian_kernel_and_initrd),
+		T(test_place_real_kernel_memory_floor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
