@@ -153,7 +153,7 @@ start_khyve() {
 		_kt_argv_q "$KHYVE" "$@"
 	fi
 	echo "$_kt_argv" >"$VM_LOG.cmd"
-	_kt_t0=$(_kt_now)
+	_kt_now >"$VM_LOG.t0"
 	# exec: VM_PID must be the VMM itself, not a subshell, so that signals
 	# (the power button is SIGTERM) reach it.
 	eval "exec $_kt_argv" <"${KT_STDIN:-/dev/null}" >"$VM_LOG" 2>"$VM_LOG.err" &
@@ -164,7 +164,8 @@ start_khyve() {
 		cat "$_kt_monitor.out" >"$VM_LOG.monlog" 2>/dev/null &
 		_kt_all_pids="$_kt_all_pids $!"
 	fi
-	_kt_watchdog "$_t" "$VM_PID" "$VM_LOG.timeout" &
+	# Not on our stdout: a leftover sleep would hold a pipe open.
+	_kt_watchdog "$_t" "$VM_PID" "$VM_LOG.timeout" >/dev/null 2>&1 &
 	VM_WD=$!
 	_kt_all_pids="$_kt_all_pids $VM_WD"
 }
@@ -195,7 +196,7 @@ wait_khyve() {
 	KHYVE_TIMEDOUT=0
 	[ -e "$VM_LOG.timeout" ] && KHYVE_TIMEDOUT=1
 	_up=$(kt_value uptime)
-	_kt_info "$VMM exited $KHYVE_RC after $(_kt_since "$_kt_t0") s${_up:+; guest uptime at action $_up s}"
+	_kt_info "$VMM exited $KHYVE_RC after $(_kt_since "$(cat "$VM_LOG.t0")") s${_up:+; guest uptime at action $_up s}"
 	return 0
 }
 

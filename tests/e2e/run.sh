@@ -18,8 +18,11 @@
 # Environment: VMM=khyve|qemu (qemu: run the scenarios against QEMU with an
 # equivalent command line; validates scenarios and guest), KHYVE (default
 # build/khyve), L1_TIMEOUT (seconds; default 60 + 40 per scenario, 60 per
-# scenario for VMM=qemu), L1_SMP (2), L1_MEM (2G), KT_KEEP=1 (keep the work
-# directory with every log).
+# scenario for VMM=qemu), L1_BOOT_TIMEOUT (seconds for L1 to reach its
+# scenarios; 90), L1_SMP (host CPUs, 2 to 4), L1_MEM (2G), TIMEOUT_SCALE
+# (scenario timeouts; 1 direct, 2 in L1), KT_KEEP=1 (keep the work
+# directory with every log), KT_LOUD=1 (guests boot without "quiet"),
+# L1_APPEND (L1 kernel command line; default quiet, console=ttyS0).
 #
 # Exit status 0 if every scenario passed (or was skipped), 1 otherwise.
 set -u
@@ -89,6 +92,7 @@ export KT_WORKDIR=$WORK/vm
 mkdir -p "$KT_WORKDIR"
 cleanup() {
 	[ -n "${l1_pid:-}" ] && kill "$l1_pid" 2>/dev/null
+	[ -n "${wd_pid:-}" ] && kill "$wd_pid" 2>/dev/null
 	if [ "${KT_KEEP:-0}" = 1 ]; then
 		log "logs kept in $WORK"
 	else
@@ -121,6 +125,9 @@ run_direct() {
 
 run_testbed() {
 	l1_timeout=${L1_TIMEOUT:-}
+	l1_boot_timeout=${L1_BOOT_TIMEOUT:-90}
+	n=$(nproc)
+	L1_SMP=${L1_SMP:-$([ "$n" -gt 4 ] && echo 4 || { [ "$n" -lt 2 ] && echo 2 || echo "$n"; })}
 	if [ -z "$l1_timeout" ]; then
 		per=40
 		[ "$VMM" = qemu ] && per=60
@@ -138,21 +145,48 @@ run_testbed() {
 	eval "$l1"
 	log "L1 initramfs built in $(since "$t0") s; booting L1 (timeout $l1_timeout s)"
 	t0=$(now)
-	# L1's console: kept in l1.log; shown from L1's /init on (the kernel
-	# is quiet). The pipeline's status is lost, so QEMU's goes to a file.
-	{
-		timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel tcg -cpu max \
-			-smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
-			-nodefaults -no-user-config -display none -monitor none \
-			-serial stdio -no-reboot \
-			-kernel "$L1_KERNEL" -initrd "$L1_INITRD" \
-			-append "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off" \
-			</dev/null 2>"$WORK/l1.err"
-		echo $? >"$WORK/l1.rc"
-	} | tr -d '\r' | tee "$WORK/l1.log" | awk '
+	qemu-system-x86_64 -accel tcg -cpu max -smp "$L1_SMP" -m "${L1_MEM:-2G}" \
+		-nodefaults -no-user-config -display none -monitor none \
+		-serial stdio -no-reboot \
+		-kernel "$L1_KERNEL" -initrd "$L1_INITRD" \
+		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}" \
+		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
+	l1_pid=$!
+	# Watchdog: the whole run gets l1_timeout; L1 itself must reach the
+	# scenarios within l1_boot_timeout (a hung L1 boot fails fast).
+	(
+		i=0
+		booted=0
+		while kill -0 $l1_pid 2>/dev/null; do
+			if [ $booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$WORK/l1.raw"; then
+				booted=1
+			fi
+			why=
+			[ $booted = 0 ] && [ $i -ge "$l1_boot_timeout" ] &&
+				why="L1 did not reach its scenarios within $l1_boot_timeout s"
+			[ $i -ge "$l1_timeout" ] && why="L1 timed out after $l1_timeout s"
+			if [ -n "$why" ]; then
+				echo "$why" >"$WORK/l1.timeout"
+				kill $l1_pid
+				sleep 10
+				kill -KILL $l1_pid 2>/dev/null
+				exit 0
+			fi
+			sleep 1
+			i=$((i + 1))
+		done
+	) >/dev/null 2>&1 &
+	wd_pid=$!
+	# L1's console, shown from L1's /init on (the kernel is quiet).
+	tail -n +1 -f --pid=$l1_pid "$WORK/l1.raw" 2>/dev/null | tr -d '\r' | awk '
 		/^TESTBED: l1-init/ { on = 1 }
 		on { print; fflush() }'
-	rc=$(cat "$WORK/l1.rc" 2>/dev/null || echo '?')
+	wait $l1_pid
+	rc=$?
+	l1_pid=
+	kill $wd_pid 2>/dev/null
+	wait $wd_pid 2>/dev/null
+	tr -d '\r' <"$WORK/l1.raw" >"$WORK/l1.log"
 	log "L1 exited $rc after $(since "$t0") s"
 	grep '^SCENARIO ' "$WORK/l1.log" >>"$results"
 	missing=
@@ -160,11 +194,11 @@ run_testbed() {
 		grep -q "^SCENARIO $s " "$results" || missing="$missing $s"
 	done
 	[ -z "$missing" ] && return
-	case $rc in
-	124 | 137) why="L1 timed out after $l1_timeout s" ;;
-	*) why="L1 exited $rc before reporting it" ;;
-	esac
-	grep -q '^TESTBED: scenarios-start' "$WORK/l1.log" || why="$why (L1 never started the scenarios)"
+	if [ -e "$WORK/l1.timeout" ]; then
+		why=$(cat "$WORK/l1.timeout")
+	else
+		why="L1 exited $rc before reporting it"
+	fi
 	echo "--- L1 console ($WORK/l1.log), last 40 lines:"
 	tail -n 40 "$WORK/l1.log" | sed 's/^/  | /'
 	if [ -s "$WORK/l1.err" ]; then
