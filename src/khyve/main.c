@@ -278,6 +278,8 @@ int main(int argc, char **argv)
 		.kernel = boot_kernel(),
 		.initrd = get_config_value("boot.initrd"),
 		.cmdline = get_config_value("boot.cmdline"),
+		.pvh = get_config_bool_default("boot.pvh", true),
+		.trace = trace_startup,
 	};
 	if (registry_claim(name) < 0)
 		return VM_EXIT_ERROR;
