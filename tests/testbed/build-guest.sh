@@ -26,6 +26,9 @@ build() {
 	root=$out.tmp/root
 	mkdir -p "$root"
 	tb_add_busybox "$root"
+	for a in acpid insmod setsid cttyhack poweroff reboot; do
+		busybox --list | grep -qx $a || tb_die "busybox lacks the $a applet"
+	done
 	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/root" \
 		"$root/etc/acpi/PWRF" "$root/var/run" "$root/var/log"
 	# Config options the guest needs built in, or as modules we copy.
@@ -54,6 +57,9 @@ build() {
 	rm -rf "$root" "$out"
 	mv "$out.tmp" "$out"
 	ln -sfn "$key" "$TB_CACHE/guest/current"
+	# Builds from other keys, unused for a day.
+	find "$TB_CACHE/guest" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -mtime +0 \
+		-exec rm -rf {} + 2>/dev/null || true
 }
 tb_locked build
 [ -e "$out/initrd.img" ] || tb_die "guest build failed"

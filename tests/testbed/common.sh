@@ -106,6 +106,10 @@ tb_kernel_fetch() {
 	mv "$3.tmp/root" "$3"
 	rm -rf "$3.tmp"
 	: >"$3/.done"
+	# Older kernels (400 MB unpacked each).
+	for _old in "$TB_CACHE"/kernel/linux-image-*; do
+		[ "$_old" = "$3" ] || [ ! -d "$_old" ] || { tb_log "removing old $_old"; rm -rf "$_old"; }
+	done
 }
 
 # Is kernel config option $1 (without CONFIG_) =y, =m or unset?  Prints y, m or n.
