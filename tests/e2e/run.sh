@@ -75,6 +75,11 @@ else
 	kvm_why=$(echo "$probe_out" | grep -v ': ok$' | tail -n1)
 	[ -n "$kvm_why" ] || kvm_why="probe timed out or failed"
 fi
+# For testing this script: KT_KVM_USABLE=0|1 overrides the probe.
+case ${KT_KVM_USABLE:-} in
+0) kvm_ok=0; kvm_why="KT_KVM_USABLE=0" ;;
+1) kvm_ok=1; kvm_why="KT_KVM_USABLE=1" ;;
+esac
 if [ $mode = auto ]; then
 	if [ $kvm_ok = 1 ]; then mode=direct; else mode=testbed; fi
 fi
