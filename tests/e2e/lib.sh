@@ -51,8 +51,11 @@ if [ "${KT_LOUD:-0}" = 1 ]; then
 else
 	GUEST_CONSOLE="console=ttyS0 quiet"
 fi
+_kt_own_workdir=
 if [ -z "${KT_WORKDIR:-}" ]; then
+	# Run by hand: our own directory, removed if the scenario passes.
 	KT_WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/kt-e2e.XXXXXX")
+	_kt_own_workdir=$KT_WORKDIR
 fi
 KT_TMP=$KT_WORKDIR/$SCENARIO.$$
 rm -rf "$KT_TMP"
@@ -316,13 +319,24 @@ pass() {
 	[ "${KT_VERBOSE:-0}" = 1 ] && _kt_show_tail
 	_kt_done=1
 	echo "SCENARIO $SCENARIO PASS"
+	_kt_rm_workdir
 	exit 0
+}
+
+_kt_rm_workdir() {
+	[ -n "$_kt_own_workdir" ] && [ "${KT_KEEP:-0}" != 1 ] || return 0
+	for _p in $_kt_all_pids; do
+		kill -KILL "$_p" 2>/dev/null
+	done
+	_kt_all_pids=
+	rm -rf "$_kt_own_workdir"
 }
 
 # skip REASON: only for VMM=qemu, for what QEMU cannot model.
 skip() {
 	_kt_done=1
 	echo "SCENARIO $SCENARIO SKIP: $*"
+	_kt_rm_workdir
 	exit 0
 }
 
