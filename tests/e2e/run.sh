@@ -17,7 +17,7 @@
 #
 # Environment: VMM=khyve|qemu (qemu: run the scenarios against QEMU with an
 # equivalent command line; validates scenarios and guest), KHYVE (default
-# build/khyve), L1_TIMEOUT (seconds; default 60 + 40 per scenario, 60 per
+# build/khyve), L1_TIMEOUT (seconds; default 60 + 60 per scenario, 80 per
 # scenario for VMM=qemu), L1_BOOT_TIMEOUT (seconds for L1 to reach its
 # scenarios; 90), L1_SMP (host CPUs, 2 to 4), L1_MEM (2G), TIMEOUT_SCALE
 # (scenario timeouts; 1 direct, 2 in L1), KT_KEEP=1 (keep the work
@@ -134,8 +134,8 @@ run_testbed() {
 	n=$(nproc)
 	L1_SMP=${L1_SMP:-$([ "$n" -gt 4 ] && echo 4 || { [ "$n" -lt 2 ] && echo 2 || echo "$n"; })}
 	if [ -z "$l1_timeout" ]; then
-		per=40
-		[ "$VMM" = qemu ] && per=60
+		per=60
+		[ "$VMM" = qemu ] && per=80
 		l1_timeout=$((60 + per * nscen))
 	fi
 	t0=$(now)
