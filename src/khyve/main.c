@@ -7,11 +7,14 @@
  * Exit status as bhyve(8): 0 rebooted, 1 powered off, 2 halted, 3 triple
  * fault, 4 error (including every usage error).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +126,23 @@ static uint64_t memory_size(void)
 	return (size + 0xfffff) & ~0xfffffull; /* whole MiB, as KVM slots want pages */
 }
 
+/* A boot file named in the config must be a readable regular file: checked before any VM exists. */
+static void check_boot_file(const char *key, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "khyve: %s: %s: %s\n", key, path, strerror(errno));
+		die();
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "khyve: %s: %s: not a regular file\n", key, path);
+		die();
+	}
+}
+
 static const char *boot_kernel(void)
 {
 	const char *kernel = get_config_value("boot.kernel");
@@ -132,11 +152,17 @@ static const char *boot_kernel(void)
 			"direct Linux boot\n");
 		die();
 	}
-	if (access(kernel, R_OK) != 0) {
-		fprintf(stderr, "khyve: boot.kernel: %s: cannot be read\n", kernel);
-		die();
-	}
+	check_boot_file("boot.kernel", kernel);
 	return kernel;
+}
+
+static const char *boot_initrd(void)
+{
+	const char *initrd = get_config_value("boot.initrd");
+
+	if (initrd != NULL)
+		check_boot_file("boot.initrd", initrd);
+	return initrd;
 }
 
 static void setup_vcpus(const struct cpu_topology *topo)
@@ -276,7 +302,7 @@ int main(int argc, char **argv)
 	uint64_t mem = memory_size();
 	lb = (struct linux_boot){
 		.kernel = boot_kernel(),
-		.initrd = get_config_value("boot.initrd"),
+		.initrd = boot_initrd(),
 		.cmdline = get_config_value("boot.cmdline"),
 		.pvh = get_config_bool_default("boot.pvh", true),
 		.trace = trace_startup,
