@@ -1,0 +1,201 @@
+#!/bin/sh
+# make bench: boot time and memory of khyve against QEMU.
+#
+#   tests/bench/boot.sh [--auto|--direct|--testbed]
+#
+# Runs tests/bench/l1-boot-bench.sh where a usable /dev/kvm is: directly on
+# this machine (--direct), or (--testbed, what --auto picks when
+# tests/testbed/kvmprobe finds /dev/kvm missing or too slow) inside ONE boot
+# of the L1 testbed VM of the e2e tests (QEMU/TCG, emulated AMD SVM, kvm-amd),
+# with QEMU packed into L1 too. Configurations, each booting the e2e test
+# guest (Debian kernel, busybox initramfs) that reboots right after its init:
+#   khyve PVH       khyve (default boot: PVH entry, kernel decompressed by khyve)
+#   khyve bzImage   khyve -o boot.pvh=false
+#   QEMU -M pc      qemu-system-x86_64 -accel kvm -M pc (SeaBIOS, linuxboot ROM)
+#   QEMU -M microvm qemu-system-x86_64 -accel kvm -M microvm (qboot)
+# and prints the table (medians; min-max; ratios to QEMU -M pc; the goals:
+# total <= 0.8x QEMU pc, outside the guest <= 0.5x, VMM memory < 3 MiB),
+# also written to build/bench-boot.txt.
+#
+# Environment: BENCH_RUNS (boots per configuration, 3), BENCH_CONFIGS (subset
+# of khyve-pvh khyve-bzimage qemu-pc qemu-microvm), BENCH_RUN_TIMEOUT
+# (seconds for one VMM run; 180 in L1, 60 direct), BENCH_OUT (the table
+# file), BENCH_KEEP=1 (keep the work directory), KHYVE (build/khyve),
+# L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
+# L1_BOOT_TIMEOUT (90), L1_SMP, L1_MEM, L1_APPEND as for tests/e2e/run.sh.
+#
+# Exit status: 0 if every run worked (whether the goals are met or not is
+# reported, not an error), 1 otherwise.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/tests/bench
+mode=auto
+case ${1:-} in
+--auto | "") ;;
+--direct) mode=direct ;;
+--testbed) mode=testbed ;;
+-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+*) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
+esac
+
+export BENCH_RUNS=${BENCH_RUNS:-3}
+export BENCH_CONFIGS=${BENCH_CONFIGS:-khyve-pvh khyve-bzimage qemu-pc qemu-microvm}
+export KHYVE=${KHYVE:-$ROOT/build/khyve}
+export TB_CACHE=${TB_CACHE:-$ROOT/.cache}
+OUT=${BENCH_OUT:-$ROOT/build/bench-boot.txt}
+nconf=$(echo $BENCH_CONFIGS | wc -w)
+nvm=$((nconf * (BENCH_RUNS + 1)))
+
+log() { echo "bench: $*"; }
+since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
+now() { cut -d' ' -f1 /proc/uptime; }
+
+[ -x "$KHYVE" ] || { log "no khyve binary at $KHYVE (make all)"; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || { log "qemu-system-x86_64 not installed (make deps)"; exit 1; }
+t_start=$(now)
+guest=$("$ROOT/tests/testbed/build-guest.sh") || { log "cannot build the test guest"; exit 1; }
+eval "$guest"
+export GUEST_KERNEL GUEST_INITRD
+
+if [ $mode = auto ]; then
+	probe=$(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_kvmprobe) || exit 1
+	if timeout 5 "$probe" >/dev/null 2>&1; then mode=direct; else mode=testbed; fi
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kt-bench.XXXXXX")
+cleanup() {
+	[ -n "${l1_pid:-}" ] && kill "$l1_pid" 2>/dev/null
+	[ -n "${wd_pid:-}" ] && kill "$wd_pid" 2>/dev/null
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+: >"$WORK/bench.log"
+where=
+
+run_direct() {
+	where="directly on this machine ($(nproc) CPUs, $(uname -r))"
+	log "mode direct: /dev/kvm is usable here; $nvm VMM runs"
+	export BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-60}
+	export KT_WORKDIR=$WORK/vm
+	mkdir -p "$KT_WORKDIR"
+	timeout -k 10 $((60 + nvm * BENCH_RUN_TIMEOUT)) sh "$BENCH/l1-boot-bench.sh" </dev/null 2>&1 |
+		tee "$WORK/bench.log"
+}
+
+run_testbed() {
+	l1_timeout=${L1_TIMEOUT:-$((120 + 90 * nvm))}
+	l1_boot_timeout=${L1_BOOT_TIMEOUT:-90}
+	n=$(nproc)
+	L1_SMP=${L1_SMP:-$([ "$n" -gt 4 ] && echo 4 || { [ "$n" -lt 2 ] && echo 2 || echo "$n"; })}
+	where="in the nested testbed: L1 = QEMU/TCG -cpu max (emulated AMD SVM), $L1_SMP vCPUs, ${L1_MEM:-2G}, kvm-amd; host $(nproc) CPUs"
+	log "mode testbed: /dev/kvm missing or too slow here; $nvm VMM runs in one L1 boot"
+	t0=$(now)
+	# The bench script is a scenario to L1's /init (whose backstop, 150 s
+	# times TIMEOUT_SCALE, must outlast our own L1 timeout); QEMU goes in
+	# too, plus the firmware of -M microvm, in a part of our own.
+	l1=$(VMM=khyve L1_QEMU=1 TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
+		"$ROOT/tests/testbed/build-l1.sh" "$WORK/l1-e2e.cpio" l1-boot-bench) || {
+		log "cannot build the L1 initramfs"
+		return 1
+	}
+	eval "$l1"
+	part=$WORK/part
+	mkdir -p "$part/e2e/scenarios" "$part/usr/share/kt-qemu"
+	cp "$BENCH/l1-boot-bench.sh" "$part/e2e/scenarios/"
+	cat >"$part/e2e/scenarios/l1-boot-bench.conf" <<EOF
+BENCH_RUNS=$BENCH_RUNS
+BENCH_CONFIGS="$BENCH_CONFIGS"
+BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+${BENCH_MICROVM_APPEND+BENCH_MICROVM_APPEND=\"$BENCH_MICROVM_APPEND\"}
+${BENCH_TOP_MAPS+BENCH_TOP_MAPS=$BENCH_TOP_MAPS}
+EOF
+	cp /usr/share/qemu/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
+		cp /usr/share/seabios/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
+		log "warning: no bios-microvm.bin: QEMU -M microvm will not start"
+	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_cpio "$part" "$WORK/part.cpio") || return 1
+	cat "$L1_INITRD" "$WORK/part.cpio" >"$WORK/l1.cpio"
+	rm -f "$L1_INITRD"
+	log "L1 initramfs built in $(since "$t0") s; booting L1 (timeout $l1_timeout s, each VMM run ${BENCH_RUN_TIMEOUT:-180} s)"
+	t0=$(now)
+	qemu-system-x86_64 -accel tcg -cpu max -smp "$L1_SMP" -m "${L1_MEM:-2G}" \
+		-nodefaults -no-user-config -display none -monitor none \
+		-serial stdio -no-reboot \
+		-kernel "$L1_KERNEL" -initrd "$WORK/l1.cpio" \
+		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}" \
+		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
+	l1_pid=$!
+	(
+		i=0
+		booted=0
+		while kill -0 $l1_pid 2>/dev/null; do
+			if [ $booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$WORK/l1.raw"; then
+				booted=1
+			fi
+			why=
+			[ $booted = 0 ] && [ $i -ge "$l1_boot_timeout" ] &&
+				why="L1 did not reach the benchmark within $l1_boot_timeout s"
+			[ $i -ge "$l1_timeout" ] && why="L1 timed out after $l1_timeout s"
+			if [ -n "$why" ]; then
+				echo "$why" >"$WORK/l1.timeout"
+				kill $l1_pid
+				sleep 10
+				kill -KILL $l1_pid 2>/dev/null
+				exit 0
+			fi
+			sleep 1
+			i=$((i + 1))
+		done
+	) >/dev/null 2>&1 &
+	wd_pid=$!
+	# L1's console as it comes (awk, not tr: tr would buffer it).
+	tail -n +1 -f --pid=$l1_pid "$WORK/l1.raw" 2>/dev/null | awk '
+		{ sub(/\r$/, "") }
+		/^TESTBED: l1-init/ { on = 1 }
+		on { print; fflush() }'
+	wait $l1_pid
+	rc=$?
+	l1_pid=
+	kill $wd_pid 2>/dev/null
+	wait $wd_pid 2>/dev/null
+	tr -d '\r' <"$WORK/l1.raw" >"$WORK/bench.log"
+	log "L1 exited $rc after $(since "$t0") s"
+	if [ -e "$WORK/l1.timeout" ]; then
+		log "FAIL: $(cat "$WORK/l1.timeout")"
+		tail -n 20 "$WORK/bench.log" | sed 's/^/  | /'
+		return 1
+	fi
+	if ! grep -q '^TESTBED: scenarios-done' "$WORK/bench.log"; then
+		log "FAIL: L1 exited $rc before the benchmark was done"
+		tail -n 20 "$WORK/bench.log" | sed 's/^/  | /'
+		[ -s "$WORK/l1.err" ] && tail -n 5 "$WORK/l1.err" | sed 's/^/  | /'
+		return 1
+	fi
+}
+
+ok=0
+case $mode in
+direct) run_direct && ok=1 ;;
+testbed) run_testbed && ok=1 ;;
+esac
+grep -q '^SCENARIO l1-boot-bench PASS' "$WORK/bench.log" || ok=0
+
+# The table.
+mkdir -p "$(dirname "$OUT")"
+{
+	echo "khyve $(git -C "$ROOT" describe --always --dirty 2>/dev/null) boot benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "run $where"
+	grep '^BENCH info ' "$WORK/bench.log" | sed 's/^BENCH info /  /'
+	echo
+	grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
+} >"$WORK/table.txt"
+echo
+cat "$WORK/table.txt"
+if [ $ok = 1 ]; then
+	cp "$WORK/table.txt" "$OUT"
+	log "written to $OUT ($(since "$t_start") s in all)"
+	exit 0
+fi
+cp "$WORK/table.txt" "$OUT.failed"
+log "FAIL: some runs failed or hung (see above); partial table in $OUT.failed"
+exit 1
