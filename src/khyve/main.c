@@ -305,6 +305,7 @@ int main(int argc, char **argv)
 		.initrd = boot_initrd(),
 		.cmdline = get_config_value("boot.cmdline"),
 		.pvh = get_config_bool_default("boot.pvh", true),
+		.kernel_cache = get_config_bool_default("boot.kernel_cache", true),
 		.trace = trace_startup,
 	};
 	if (registry_claim(name) < 0)

@@ -31,6 +31,7 @@ struct linux_boot {
 	uint64_t rsdp_addr;   /* 0: none */
 	bool pvh;             /* boot.pvh: PVH entry when the kernel has one (pvh_boot.h) */
 	bool trace;           /* say on stderr which boot path was taken and why */
+	bool kernel_cache;    /* boot.kernel_cache: reuse decompressed kernels (kernel_cache.h) */
 };
 
 /*

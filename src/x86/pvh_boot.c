@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "x86/kernel_cache.h"
+
 #include "x86/e820.h"
 #include "x86/layout.h"
 
@@ -486,16 +488,26 @@ static int place_kernel(struct vmctx *ctx, const struct linux_boot *lb,
 }
 
 /* Decompress and parse the kernel in img: NULL, or why it cannot boot the PVH way. */
-static const char *prepare_kernel(struct vmctx *ctx, const uint8_t *img, size_t len,
-				  struct bzimage_info *info, uint8_t **elf, struct pvh_kernel *k)
+static const char *prepare_kernel(struct vmctx *ctx, const struct linux_boot *lb,
+				  const uint8_t *img, size_t len, struct bzimage_info *info,
+				  uint8_t **elf, struct pvh_kernel *k, bool *cached)
 {
 	size_t elf_len;
 	const char *why = bzimage_parse(img, len, info);
 
-	if (why == NULL)
+	if (why != NULL)
+		return why;
+	*elf = lb->kernel_cache ? kernel_cache_lookup(lb->kernel, &elf_len) : NULL;
+	*cached = *elf != NULL && pvh_elf_parse(*elf, elf_len, k) == NULL;
+	if (!*cached) {
+		free(*elf);
+		*elf = NULL;
 		why = pvh_extract_vmlinux(img, len, info->setup_size, elf, &elf_len);
-	if (why == NULL)
-		why = pvh_elf_parse(*elf, elf_len, k);
+		if (why == NULL)
+			why = pvh_elf_parse(*elf, elf_len, k);
+		if (why == NULL && lb->kernel_cache)
+			kernel_cache_store(lb->kernel, *elf, elf_len);
+	}
 	if (why == NULL && k->end > ctx->lowmem)
 		why = "vmlinux does not fit in guest RAM below the PCI hole";
 	return why;
@@ -509,6 +521,7 @@ int pvh_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint32_t *ent
 	uint8_t *img, *elf = NULL;
 	size_t len;
 	double t0 = now_ms();
+	bool cached = false;
 	int rc = 1;
 
 	img = linux_boot_read_file(lb->kernel, &len);
@@ -516,11 +529,12 @@ int pvh_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint32_t *ent
 		fprintf(stderr, "khyve: boot.kernel: %s: %s\n", lb->kernel, strerror(errno));
 		return -1;
 	}
-	*why = prepare_kernel(ctx, img, len, &info, &elf, &k);
+	*why = prepare_kernel(ctx, lb, img, len, &info, &elf, &k, &cached);
 	if (*why == NULL) {
 		if (lb->trace)
-			fprintf(stderr, "khyve: boot: PVH entry 0x%x (XZ payload decompressed to "
-				"vmlinux on the host in %.0f ms)\n", k.entry, now_ms() - t0);
+			fprintf(stderr, "khyve: boot: PVH entry 0x%x (vmlinux %s in %.0f ms)\n",
+				k.entry, cached ? "from the kernel cache" :
+				"decompressed from the XZ payload on the host", now_ms() - t0);
 		rc = place_kernel(ctx, lb, &info, elf, &k, start_info);
 		*entry = k.entry;
 	}
