@@ -3,6 +3,7 @@
 #   1. every unit test binary, build/asan/tests/test_X for each
 #      tests/unit/test_X.c, with cmocka's TAP output; each test case counts;
 #   2. the end-to-end scenarios: tests/e2e/run.sh --auto (all of them);
+#   (plus: every man page passes mandoc -Tlint)
 #   3. if /dev/kvm was usable and the scenarios ran directly, a testbed
 #      smoke run too (tests/e2e/run.sh --testbed boot-poweroff), so that
 #      the nested path is exercised on every `make check`.
@@ -78,6 +79,19 @@ for src in tests/unit/test_*.c; do
 		echo "unit: $name: $ok passed, $notok failed, $skipped skipped"
 	else
 		echo "unit: $name: $ok passed, $notok failed"
+	fi
+done
+
+# --- man pages: they are what users read, so they must render cleanly ------
+for page in man/*.[0-9]; do
+	# "referenced manual not found" (bhyve(8) and friends) is not a defect.
+	if out=$(mandoc -Tlint -Wwarning "$page" 2>&1 | grep -v 'referenced manual not found\|mandoc.db'); [ -z "$out" ]; then
+		echo "ok - man: $page"
+		npass=$((npass + 1))
+	else
+		echo "not ok - man: $page"
+		echo "$out" | sed 's/^/  | /'
+		add_fail "man: $page"
 	fi
 done
 
