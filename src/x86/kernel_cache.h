@@ -13,8 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The cached vmlinux for this kernel file (malloc'ed), or NULL. */
-uint8_t *kernel_cache_lookup(const char *kernel_path, size_t *len);
+/* The cached vmlinux for this kernel file (a read-only mapping), or NULL. */
+const uint8_t *kernel_cache_lookup(const char *kernel_path, size_t *len);
+void kernel_cache_release(const uint8_t *vmlinux, size_t len);
 /* Best effort: failures (read-only file system, no space) are silent. */
 void kernel_cache_store(const char *kernel_path, const uint8_t *vmlinux, size_t len);
 

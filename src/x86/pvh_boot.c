@@ -487,21 +487,28 @@ static int place_kernel(struct vmctx *ctx, const struct linux_boot *lb,
 	return 0;
 }
 
-/* Decompress and parse the kernel in img: NULL, or why it cannot boot the PVH way. */
+/*
+ * The vmlinux for the kernel in img, parsed into k: from the kernel cache
+ * (a read-only mapping, *mapped set) or decompressed (*elf, malloc'ed).
+ * NULL, or why it cannot boot the PVH way.
+ */
 static const char *prepare_kernel(struct vmctx *ctx, const struct linux_boot *lb,
 				  const uint8_t *img, size_t len, struct bzimage_info *info,
-				  uint8_t **elf, struct pvh_kernel *k, bool *cached)
+				  uint8_t **elf, const uint8_t **mapped, size_t *mapped_len,
+				  struct pvh_kernel *k)
 {
 	size_t elf_len;
 	const char *why = bzimage_parse(img, len, info);
 
 	if (why != NULL)
 		return why;
-	*elf = lb->kernel_cache ? kernel_cache_lookup(lb->kernel, &elf_len) : NULL;
-	*cached = *elf != NULL && pvh_elf_parse(*elf, elf_len, k) == NULL;
-	if (!*cached) {
-		free(*elf);
-		*elf = NULL;
+	*mapped = lb->kernel_cache ? kernel_cache_lookup(lb->kernel, mapped_len) : NULL;
+	if (*mapped != NULL && pvh_elf_parse(*mapped, *mapped_len, k) != NULL) {
+		/* A damaged cache entry: decompress again (and overwrite it). */
+		kernel_cache_release(*mapped, *mapped_len);
+		*mapped = NULL;
+	}
+	if (*mapped == NULL) {
 		why = pvh_extract_vmlinux(img, len, info->setup_size, elf, &elf_len);
 		if (why == NULL)
 			why = pvh_elf_parse(*elf, elf_len, k);
@@ -521,7 +528,8 @@ int pvh_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint32_t *ent
 	uint8_t *img, *elf = NULL;
 	size_t len;
 	double t0 = now_ms();
-	bool cached = false;
+	const uint8_t *mapped = NULL;
+	size_t mapped_len = 0;
 	int rc = 1;
 
 	img = linux_boot_read_file(lb->kernel, &len);
@@ -529,15 +537,16 @@ int pvh_boot_place(struct vmctx *ctx, const struct linux_boot *lb, uint32_t *ent
 		fprintf(stderr, "khyve: boot.kernel: %s: %s\n", lb->kernel, strerror(errno));
 		return -1;
 	}
-	*why = prepare_kernel(ctx, lb, img, len, &info, &elf, &k, &cached);
+	*why = prepare_kernel(ctx, lb, img, len, &info, &elf, &mapped, &mapped_len, &k);
 	if (*why == NULL) {
 		if (lb->trace)
 			fprintf(stderr, "khyve: boot: PVH entry 0x%x (vmlinux %s in %.0f ms)\n",
-				k.entry, cached ? "from the kernel cache" :
+				k.entry, mapped ? "from the kernel cache" :
 				"decompressed from the XZ payload on the host", now_ms() - t0);
-		rc = place_kernel(ctx, lb, &info, elf, &k, start_info);
+		rc = place_kernel(ctx, lb, &info, mapped ? mapped : elf, &k, start_info);
 		*entry = k.entry;
 	}
+	kernel_cache_release(mapped, mapped_len);
 	free(elf);
 	free(img);
 	return rc;

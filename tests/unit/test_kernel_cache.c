@@ -50,14 +50,14 @@ static void test_store_then_hit(void **state)
 {
 	const uint8_t data[] = "\x7f" "ELF payload";
 	size_t len = 0;
-	uint8_t *got;
+	const uint8_t *got;
 
 	kernel_cache_store(kernel, data, sizeof(data));
 	got = kernel_cache_lookup(kernel, &len);
 	assert_non_null(got);
 	assert_int_equal(len, sizeof(data));
 	assert_memory_equal(got, data, sizeof(data));
-	free(got);
+	kernel_cache_release(got, len);
 }
 
 static void test_changed_kernel_misses(void **state)
