@@ -1,11 +1,13 @@
 /*
- * Port I/O dispatch: a table of 64Ki handler slots, one per port, so an exit
- * is routed with one array index. Registration keeps ranges exclusive.
+ * Port I/O dispatch: a two-level table (256 pages of 256 ports), so an exit
+ * is routed with two array indexes, and only the pages that hold devices
+ * take memory (a flat 64Ki table would cost 2 MiB of RSS). Registration
+ * keeps ranges exclusive; it happens at device init, before vCPUs run.
  */
 #include "core/inout.h"
 
 #include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
 
 #include "core/config.h"
 
@@ -20,8 +22,28 @@ struct port_handler {
 	const char *name;
 };
 
-static struct port_handler ports[NPORTS];
+#define PAGE_PORTS 256
+#define NPAGES (NPORTS / PAGE_PORTS)
+
+static struct port_handler *pages[NPAGES];
+static const struct port_handler unclaimed;
 static bool strictio;
+
+static const struct port_handler *lookup(unsigned int port)
+{
+	const struct port_handler *page = pages[port / PAGE_PORTS];
+
+	return page != NULL ? &page[port % PAGE_PORTS] : &unclaimed;
+}
+
+static struct port_handler *slot(unsigned int port)
+{
+	struct port_handler **page = &pages[port / PAGE_PORTS];
+
+	if (*page == NULL)
+		*page = calloc(PAGE_PORTS, sizeof(**page));
+	return *page != NULL ? &(*page)[port % PAGE_PORTS] : NULL;
+}
 
 int register_inout(const struct inout_port *iop)
 {
@@ -30,10 +52,15 @@ int register_inout(const struct inout_port *iop)
 	if (iop->size == 0 || end > NPORTS || iop->handler == NULL)
 		return -1;
 	for (unsigned int p = iop->port; p < end; p++)
-		if (ports[p].handler != NULL)
+		if (lookup(p)->handler != NULL)
 			return -1;
-	for (unsigned int p = iop->port; p < end; p++)
-		ports[p] = (struct port_handler){ iop->handler, iop->arg, iop->flags, iop->name };
+	for (unsigned int p = iop->port; p < end; p++) {
+		struct port_handler *ph = slot(p);
+
+		if (ph == NULL)
+			return -1;
+		*ph = (struct port_handler){ iop->handler, iop->arg, iop->flags, iop->name };
+	}
 	return 0;
 }
 
@@ -43,7 +70,9 @@ int unregister_inout(uint16_t port, uint16_t size)
 
 	if (end > NPORTS)
 		return -1;
-	memset(&ports[port], 0, (end - port) * sizeof(ports[0]));
+	for (unsigned int p = port; p < end; p++)
+		if (pages[p / PAGE_PORTS] != NULL)
+			pages[p / PAGE_PORTS][p % PAGE_PORTS] = unclaimed;
 	return 0;
 }
 
@@ -51,7 +80,10 @@ int init_inout(void)
 {
 	struct inout_port **iopp;
 
-	memset(ports, 0, sizeof(ports));
+	for (int i = 0; i < NPAGES; i++) {
+		free(pages[i]);
+		pages[i] = NULL;
+	}
 	strictio = get_config_bool_default("x86.strictio", false);
 	SET_FOREACH(iopp, inout_port_set) {
 		if (register_inout(*iopp) < 0) {
@@ -70,7 +102,7 @@ static uint32_t all_ones(int bytes)
 
 int emulate_inout(struct vmctx *ctx, bool in, uint16_t port, int bytes, uint32_t *val)
 {
-	const struct port_handler *ph = &ports[port];
+	const struct port_handler *ph = lookup(port);
 	int flag = in ? IOPORT_F_IN : IOPORT_F_OUT;
 
 	if (ph->handler != NULL && (ph->flags & flag) &&
