@@ -148,11 +148,10 @@ EOF
 		done
 	) >/dev/null 2>&1 &
 	wd_pid=$!
-	# L1's console as it comes (awk, not tr: tr would buffer it).
-	tail -n +1 -f --pid=$l1_pid "$WORK/l1.raw" 2>/dev/null | awk '
-		{ sub(/\r$/, "") }
-		/^TESTBED: l1-init/ { on = 1 }
-		on { print; fflush() }'
+	# L1's console from its /init on, as it comes (sed -u: awk and tr
+	# would buffer it).
+	tail -n +1 -f --pid=$l1_pid "$WORK/l1.raw" 2>/dev/null |
+		sed -u -n 's/\r$//; /^TESTBED: l1-init/,$p'
 	wait $l1_pid
 	rc=$?
 	l1_pid=
@@ -188,6 +187,13 @@ mkdir -p "$(dirname "$OUT")"
 	grep '^BENCH info ' "$WORK/bench.log" | sed 's/^BENCH info /  /'
 	echo
 	grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
+	if [ $mode = testbed ]; then
+		echo
+		echo "In the testbed every layer ends up emulated by QEMU/TCG on the host: L1's"
+		echo "user space (khyve's host-side XZ decompression for PVH, QEMU's start-up) as"
+		echo "much as the L2 guest. The L1 clock is noisy (other load on the host): compare"
+		echo "medians, and mind the min-max spread."
+	fi
 } >"$WORK/table.txt"
 echo
 cat "$WORK/table.txt"

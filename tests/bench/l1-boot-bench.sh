@@ -189,14 +189,16 @@ top_maps() { # CFG SMAPS
 		/^[0-9a-f]+-[0-9a-f]+ / { n++; name[n] = $6 == "" ? "[anon]" : $6; perm[n] = $2; next }
 		$1 == "Size:" { size[n] = $2 }
 		$1 == "Rss:" { rss[n] = $2 }
+		$1 == "AnonHugePages:" { thp[n] = $2 }
 		END {
 			g = 1
 			for (i = 1; i <= n; i++) if (size[i] > size[g]) g = i
 			for (i = 1; i <= n; i++)
-				if (i != g && rss[i] > 0) printf "%d %d %s %s\n", rss[i], size[i], perm[i], name[i]
+				if (i != g && rss[i] > 0)
+					printf "%d %d %d %s %s\n", rss[i], size[i], thp[i], perm[i], name[i]
 		}' "$2" | sort -rn | head -n "${BENCH_TOP_MAPS:-12}" |
-		while read -r _r _s _p _name; do
-			echo "  bench: $1 map rss=${_r}k size=${_s}k $_p $_name"
+		while read -r _r _s _h _p _name; do
+			echo "  bench: $1 map rss=${_r}k size=${_s}k thp=${_h}k $_p $_name"
 		done
 }
 
@@ -234,7 +236,7 @@ mem_run() { # CFG
 
 nbad=0
 bench "info runs=$RUNS configs=$(echo $CONFIGS | tr ' ' ,) mem_mib=$MEM run_timeout=$RUN_TIMEOUT cpus=$(nproc)"
-bench "info kernel=$(uname -r) qemu=$("$QEMU" --version 2>/dev/null | head -n1 | sed 's/.*version \([^ ]*\).*/\1/')"
+bench "info thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null) kernel=$(uname -r) qemu=$("$QEMU" --version 2>/dev/null | head -n1 | sed 's/.*version \([^ ]*\).*/\1/')"
 i=1
 while [ $i -le "$RUNS" ]; do
 	for c in $CONFIGS; do

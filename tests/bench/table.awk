@@ -10,7 +10,7 @@ function kv(   i, p) {
 	}
 }
 
-# Sorts a[1..n] in place (n is small).
+# Sorts a[1..n] in place (n is small; numbers, not strings).
 function isort(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) {
 		t = a[i]
@@ -50,14 +50,14 @@ $2 == "run" {
 		next
 	}
 	n = ++nok[c]
-	val[c, "total", n] = f["total"]
-	val[c, "guest", n] = f["guest"]
+	val[c, "total", n] = f["total"] + 0
+	val[c, "guest", n] = f["guest"] + 0
 	val[c, "outside", n] = f["total"] - f["guest"]
 	if ("guest_start" in f) {
 		tr[c] = 1
-		val[c, "start", n] = f["start"]
-		val[c, "vm_created", n] = f["vm_created"]
-		val[c, "guest_start", n] = f["guest_start"]
+		val[c, "start", n] = f["start"] + 0
+		val[c, "vm_created", n] = f["vm_created"] + 0
+		val[c, "guest_start", n] = f["guest_start"] + 0
 		val[c, "exit_after", n] = f["exit"] - f["guest_stopped"]
 		val[c, "reaped_after", n] = f["total"] - f["exit"]
 	}
