@@ -76,4 +76,7 @@ clean:
 
 .PHONY: all unit deps check demo bench install clean
 
+# Keep the sanitizer objects between runs (make would delete them as intermediates).
+.SECONDARY:
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
