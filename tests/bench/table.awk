@@ -45,8 +45,9 @@ BEGIN {
 $2 == "run" {
 	kv()
 	c = f["cfg"]
+	nrep[c]++
 	if (f["status"] != "ok") {
-		bad[c] = bad[c] sprintf(" run %s: %s%s;", f["i"], f["status"] == "timeout" ? "HUNG (killed at its timeout)" : f["status"], "")
+		bad[c] = bad[c] sprintf(" run %s: %s;", f["i"], f["status"] == "timeout" ? "HUNG (killed at its timeout)" : f["status"])
 		next
 	}
 	n = ++nok[c]
@@ -66,10 +67,12 @@ $2 == "run" {
 $2 == "mem" {
 	kv()
 	c = f["cfg"]
+	memrep[c] = 1
 	if (f["status"] != "ok") {
 		bad[c] = bad[c] " memory run: " f["status"] ";"
 		next
 	}
+	memok[c] = 1
 	mem[c] = f["overhead_kib"] / 1024
 	anon[c] = f["anon_kib"] / 1024
 	file[c] = f["file_kib"] / 1024
@@ -91,7 +94,7 @@ END {
 		l = label[c]
 		if (nok[c] != runs) l = l " (" (nok[c] + 0) " ok)"
 		printf "%-22s %8s %9s %11s %13s   %s\n", l, fmt(T[c], 2), fmt(G[c], 2), fmt(O[c], 2),
-			fmt(mem[c], 2), ratio(T[c], T[ref]) " / " ratio(O[c], O[ref])
+			(c in memok) ? fmt(mem[c], 2) : "-", ratio(T[c], T[ref]) " / " ratio(O[c], O[ref])
 	}
 	printf "\n%-22s %13s %13s %13s %11s %9s %9s %9s\n", "min-max", "total s", "guest s", "outside s",
 		"VmHWM MiB", "anon MiB", "file MiB", "guest MiB"
@@ -99,7 +102,8 @@ END {
 		c = cfg[i]
 		printf "%-22s %13s %13s %13s %11s %9s %9s %9s\n", label[c],
 			range(c, "total"), range(c, "guest"), range(c, "outside"),
-			fmt(hwm[c], 1), fmt(anon[c], 2), fmt(file[c], 2), (c in grss) ? fmt(grss[c], 1) "/" fmt(gmap[c], 0) : "-"
+			(c in memok) ? fmt(hwm[c], 1) : "-", (c in memok) ? fmt(anon[c], 2) : "-",
+			(c in memok) ? fmt(file[c], 2) : "-", (c in memok) ? fmt(grss[c], 1) "/" fmt(gmap[c], 0) : "-"
 	}
 	print ""
 	print "total: VMM process start to exit (L1 clock); guest: the guest's uptime when its"
@@ -117,6 +121,8 @@ END {
 	}
 	for (i = 1; i <= nc; i++) {
 		c = cfg[i]
+		if (nrep[c] < runs) bad[c] = bad[c] sprintf(" %d of %d runs never reported (L1 stopped);", runs - nrep[c], runs)
+		if (!(c in memrep)) bad[c] = bad[c] " memory run never reported;"
 		if (bad[c] != "") print "FAILED " label[c] ":" bad[c]
 	}
 	c = "khyve-pvh"
@@ -126,7 +132,7 @@ END {
 		printf "  total <= 0.8x QEMU pc            %5.2fx     %s\n", r, r <= 0.8 ? "met" : "NOT met"
 		r = O[c] / O[ref]
 		printf "  outside the guest <= 0.5x        %5.2fx     %s\n", r, r <= 0.5 ? "met" : "NOT met"
-		if (c in mem)
+		if (c in memok)
 			printf "  VMM memory overhead < 3 MiB      %5.2f MiB  %s\n", mem[c], mem[c] < 3 ? "met" : "NOT met"
 		else
 			print "  VMM memory overhead < 3 MiB      not measured"
