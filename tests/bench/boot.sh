@@ -78,7 +78,7 @@ where=
 
 run_direct() {
 	where="directly on this machine ($(nproc) CPUs, $(uname -r))"
-	log "mode direct: /dev/kvm is usable here; $nvm VMM runs"
+	log "mode direct (on this machine's /dev/kvm); $nvm VMM runs"
 	export BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-60}
 	export KT_WORKDIR=$WORK/vm
 	mkdir -p "$KT_WORKDIR"
