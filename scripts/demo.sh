@@ -21,8 +21,4 @@ trap 'rm -rf "$work"' EXIT
 eval "$(TIMEOUT_SCALE=200 tests/testbed/build-l1.sh "$work/l1.cpio" ../interactive/demo)"
 echo "demo: L1 is booting (about 10 s), then the guest (about 20 s under emulation)..."
 # -serial stdio puts the terminal in raw mode; Ctrl-C still stops QEMU.
-qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G \
-	-nodefaults -no-user-config -display none -monitor none \
-	-serial stdio -no-reboot \
-	-kernel "$L1_KERNEL" -initrd "$L1_INITRD" \
-	-append "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off"
+(TB_ROOT=$ROOT; . tests/testbed/common.sh; tb_run_l1 "$L1_KERNEL" "$L1_INITRD")

@@ -140,11 +140,7 @@ boot_l1() {
 	rm -f "$WORK/l1.timeout" "$WORK/l1.hung"
 	log "booting L1 (timeout $l1_timeout s; each VMM run ${BENCH_RUN_TIMEOUT:-180} s; L1 counts as hung after $l1_stall_timeout s without console output)"
 	t0=$(now)
-	qemu-system-x86_64 -accel tcg -cpu max -smp "$L1_SMP" -m "${L1_MEM:-2G}" \
-		-nodefaults -no-user-config -display none -monitor none \
-		-serial stdio -no-reboot \
-		-kernel "$L1_KERNEL" -initrd "$WORK/l1.cpio" \
-		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}" \
+	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$WORK/l1.cpio") \
 		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
 	l1_pid=$!
 	# Watchdog: the whole run gets l1_timeout, L1's boot l1_boot_timeout;

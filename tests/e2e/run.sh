@@ -161,11 +161,7 @@ run_l1() {
 	eval "$l1"
 	log "L1 initramfs built in $(since "$t0") s; booting L1 (timeout $l1_timeout s)"
 	t0=$(now)
-	qemu-system-x86_64 -accel tcg -cpu max -smp "$L1_SMP" -m "${L1_MEM:-2G}" \
-		-nodefaults -no-user-config -display none -monitor none \
-		-serial stdio -no-reboot \
-		-kernel "$L1_KERNEL" -initrd "$L1_INITRD" \
-		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}" \
+	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$L1_INITRD") \
 		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
 	l1_pid=$!
 	# Watchdog: the whole run gets l1_timeout; L1 itself must reach the

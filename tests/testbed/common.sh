@@ -205,3 +205,15 @@ tb_kvmprobe() {
 	fi
 	echo "$_pk"
 }
+
+# tb_run_l1 KERNEL INITRD: boot L1 (QEMU/TCG emulating an AMD CPU with SVM)
+# with its serial console on stdio. Replaces the calling (sub)shell with QEMU,
+# so "( . common.sh; tb_run_l1 K I ) &" leaves QEMU's pid in $!.
+# L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh.
+tb_run_l1() {
+	exec qemu-system-x86_64 -accel tcg -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
+		-nodefaults -no-user-config -display none -monitor none \
+		-serial stdio -no-reboot \
+		-kernel "$1" -initrd "$2" \
+		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}"
+}
