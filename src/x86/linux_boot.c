@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "x86/e820.h"
+#include "x86/le.h"
 #include "x86/layout.h"
 #include "x86/pvh_boot.h"
 
@@ -65,39 +66,6 @@
 
 #define GDT_CODE_SEL 0x10
 #define GDT_DATA_SEL 0x18
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 /*
  * The kernel's runtime start address (boot.rst, "init_size"): a relocatable

@@ -26,6 +26,7 @@
 
 #include "x86/e820.h"
 #include "x86/layout.h"
+#include "x86/le.h"
 
 /* Setup header fields (boot protocol >= 2.08), relative to the boot sector. */
 #define BP_PAYLOAD_OFFSET 0x248 /* from the start of the protected-mode code */
@@ -62,16 +63,6 @@ _Static_assert(PVH_START_INFO_ADDR + sizeof(struct hvm_start_info) <= PVH_MODLIS
 
 static const char no_entry_note[] =
 	"no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): kernel built without CONFIG_PVH";
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /* Is [off, off + size) inside a buffer of len bytes? Overflow-safe. */
 static bool in_buffer(uint64_t off, uint64_t size, size_t len)
@@ -119,7 +110,7 @@ static const char *not_xz_reason(const uint8_t *p, size_t len)
 /* The kernel build appends the uncompressed size (le32) to every compressed payload. */
 static size_t output_size_hint(const uint8_t *payload, size_t len)
 {
-	size_t hint = le32(payload + len - 4);
+	size_t hint = get32(payload + len - 4);
 
 	if (hint < len || hint > VMLINUX_MAX)
 		hint = len < VMLINUX_MAX / 4 ? len * 4 : VMLINUX_MAX;
@@ -209,8 +200,8 @@ const char *pvh_extract_vmlinux(const uint8_t *img, size_t len, size_t setup_siz
 
 	if (len < BP_PAYLOAD_LENGTH + 4 || setup_size > len)
 		return "truncated bzImage setup header";
-	off = le32(img + BP_PAYLOAD_OFFSET);
-	plen = le32(img + BP_PAYLOAD_LENGTH);
+	off = get32(img + BP_PAYLOAD_OFFSET);
+	plen = get32(img + BP_PAYLOAD_LENGTH);
 	if (!in_buffer(off, plen, len - setup_size))
 		return "setup header's payload lies outside the kernel file";
 	payload = img + setup_size + off;
@@ -304,9 +295,9 @@ static const char *read_entry(const uint8_t *desc, uint32_t descsz, uint32_t *en
 
 	/* Linux emits the entry as a pointer-sized value (8 bytes on x86-64), the ABI says 4. */
 	if (descsz == 4)
-		v = le32(desc);
+		v = get32(desc);
 	else if (descsz == 8)
-		v = le64(desc);
+		v = get64(desc);
 	else
 		return "vmlinux: PVH entry note of bad size";
 	if (v > UINT32_MAX)
@@ -323,8 +314,8 @@ const char *pvh_find_entry_note(const uint8_t *notes, size_t len, size_t align, 
 	if (align != 8)
 		align = 4;
 	while (len - pos >= NOTE_HEADER_SIZE) {
-		uint32_t namesz = le32(notes + pos), descsz = le32(notes + pos + 4);
-		uint32_t type = le32(notes + pos + 8);
+		uint32_t namesz = get32(notes + pos), descsz = get32(notes + pos + 4);
+		uint32_t type = get32(notes + pos + 8);
 		uint64_t name = pos + NOTE_HEADER_SIZE, desc = name + align_up(namesz, align);
 
 		if (!in_buffer(desc, descsz, len))

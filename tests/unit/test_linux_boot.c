@@ -26,6 +26,7 @@
 #include "x86/e820.h"
 #include "x86/layout.h"
 #include "x86/linux_boot.h"
+#include "x86/le.h"
 
 #define MiB (1024ull * 1024)
 
@@ -59,41 +60,6 @@
 /* The e2e guest (tests/e2e/lib.sh): same defaults, same overrides. */
 #define REAL_KERNEL (getenv("GUEST_KERNEL") ?: ".cache/guest/current/vmlinuz")
 #define REAL_INITRD (getenv("GUEST_INITRD") ?: ".cache/guest/current/initrd.img")
-
-/* ---- little-endian helpers ------------------------------------------- */
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* ---- synthetic bzImage ----------------------------------------------- */
 
@@ -543,11 +509,11 @@ static void test_place_zero_page_header(void **state)
 	bp = zero_page();
 	/* Setup header copied from the image (0x1f1 up to the jump's end). */
 	assert_int_equal(bp[OFF_SETUP_SECTS], 27);
-	assert_int_equal(le16(bp + OFF_BOOT_FLAG), 0xaa55);
+	assert_int_equal(get16(bp + OFF_BOOT_FLAG), 0xaa55);
 	assert_memory_equal(bp + OFF_HDRS, "HdrS", 4);
-	assert_int_equal(le16(bp + OFF_VERSION), 0x020f);
-	assert_int_equal(le16(bp + OFF_XLOADFLAGS), 0x7f);
-	assert_int_equal(le32(bp + OFF_INIT_SIZE), 4 * MiB);
+	assert_int_equal(get16(bp + OFF_VERSION), 0x020f);
+	assert_int_equal(get16(bp + OFF_XLOADFLAGS), 0x7f);
+	assert_int_equal(get32(bp + OFF_INIT_SIZE), 4 * MiB);
 	assert_int_equal(bp[0x250], 0x5a);
 	assert_int_equal(bp[0x26b], 0xa5);
 	/* Nothing beyond the header, nothing before it but what the loader sets. */
@@ -558,11 +524,11 @@ static void test_place_zero_page_header(void **state)
 	/* What a boot loader fills in. */
 	assert_int_equal(bp[OFF_TYPE_OF_LOADER], 0xff);
 	assert_int_equal(bp[OFF_LOADFLAGS], 0x81); /* LOADED_HIGH kept, CAN_USE_HEAP */
-	assert_int_equal(le16(bp + OFF_VID_MODE), 0xffff);
-	assert_int_equal(le16(bp + OFF_HEAP_END_PTR), 0xfe00);
-	assert_int_equal(le32(bp + OFF_RAMDISK_IMAGE), 0);
-	assert_int_equal(le32(bp + OFF_RAMDISK_SIZE), 0);
-	assert_int_equal(le64(bp + OFF_ACPI_RSDP), 0);
+	assert_int_equal(get16(bp + OFF_VID_MODE), 0xffff);
+	assert_int_equal(get16(bp + OFF_HEAP_END_PTR), 0xfe00);
+	assert_int_equal(get32(bp + OFF_RAMDISK_IMAGE), 0);
+	assert_int_equal(get32(bp + OFF_RAMDISK_SIZE), 0);
+	assert_int_equal(get64(bp + OFF_ACPI_RSDP), 0);
 }
 
 static void test_place_command_line(void **state)
@@ -580,7 +546,7 @@ static void test_place_command_line(void **state)
 	memset(gpa(BOOT_CMDLINE_ADDR), 'x', 4096);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
 	bp = zero_page();
-	ptr = le32(bp + OFF_CMD_LINE_PTR) | (uint64_t)le32(bp + OFF_EXT_CMD_LINE_PTR) << 32;
+	ptr = get32(bp + OFF_CMD_LINE_PTR) | (uint64_t)get32(bp + OFF_EXT_CMD_LINE_PTR) << 32;
 	assert_int_equal(ptr, BOOT_CMDLINE_ADDR);
 	assert_string_equal((const char *)gpa(ptr), cmdline);
 }
@@ -596,7 +562,7 @@ static void test_place_no_command_line_is_empty(void **state)
 	write_kernel(img, len);
 	memset(gpa(BOOT_CMDLINE_ADDR), 'x', 16);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
-	assert_int_equal(*gpa(le32(zero_page() + OFF_CMD_LINE_PTR)), 0);
+	assert_int_equal(*gpa(get32(zero_page() + OFF_CMD_LINE_PTR)), 0);
 }
 
 static void test_place_command_line_limits(void **state)
@@ -655,8 +621,8 @@ static void test_place_initrd(void **state)
 	write_kernel(img, len);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
 	bp = zero_page();
-	addr = le32(bp + OFF_RAMDISK_IMAGE) | (uint64_t)le32(bp + OFF_EXT_RAMDISK_IMAGE) << 32;
-	size = le32(bp + OFF_RAMDISK_SIZE) | (uint64_t)le32(bp + OFF_EXT_RAMDISK_SIZE) << 32;
+	addr = get32(bp + OFF_RAMDISK_IMAGE) | (uint64_t)get32(bp + OFF_EXT_RAMDISK_IMAGE) << 32;
+	size = get32(bp + OFF_RAMDISK_SIZE) | (uint64_t)get32(bp + OFF_EXT_RAMDISK_SIZE) << 32;
 	assert_int_equal(size, ilen);
 	assert_int_equal(addr & 0xfff, 0);
 	assert_true(addr + size <= fx->ctx.lowmem);
@@ -670,8 +636,8 @@ static void test_place_initrd(void **state)
 /* The boot protocol's runtime start: where the kernel decompresses itself. */
 static uint64_t runtime_start(const uint8_t *img)
 {
-	uint64_t align = le32(img + OFF_KERNEL_ALIGNMENT);
-	uint64_t start = le64(img + OFF_PREF_ADDRESS);
+	uint64_t align = get32(img + OFF_KERNEL_ALIGNMENT);
+	uint64_t start = get64(img + OFF_PREF_ADDRESS);
 
 	if (!img[OFF_RELOCATABLE])
 		return start;
@@ -699,7 +665,7 @@ static void test_place_initrd_clear_of_kernel_runtime_area(void **state)
 	assert_int_equal(end, 56 * MiB);
 	make_initrd(7 * MiB);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
-	addr = le32(zero_page() + OFF_RAMDISK_IMAGE);
+	addr = get32(zero_page() + OFF_RAMDISK_IMAGE);
 	assert_true(addr >= end);
 	/* 9 MiB does not fit above 56 MiB: an error, not a corrupted initrd. */
 	make_initrd(9 * MiB);
@@ -717,7 +683,7 @@ static void test_place_initrd_respects_initrd_addr_max(void **state)
 	put32(img + OFF_INITRD_ADDR_MAX, 48 * MiB - 1);
 	write_kernel(img, len);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
-	addr = le32(zero_page() + OFF_RAMDISK_IMAGE);
+	addr = get32(zero_page() + OFF_RAMDISK_IMAGE);
 	assert_true(addr + ilen <= 48 * MiB);
 	assert_true(addr >= 48 * MiB - ilen - 4096);
 	assert_int_equal(gpa(addr)[99999], initrd_byte(99999));
@@ -743,7 +709,7 @@ static void test_place_initrd_unaligned_kernel_end(void **state)
 	make_initrd(64 * MiB - end - 0x10);
 	rc = place(&lb, &entry, msg, sizeof(msg));
 	if (rc == 0) {
-		addr = le32(zero_page() + OFF_RAMDISK_IMAGE);
+		addr = get32(zero_page() + OFF_RAMDISK_IMAGE);
 		assert_true(addr >= end);
 	} else {
 		assert_non_null(strstr(msg, "does not fit"));
@@ -788,7 +754,7 @@ static void test_place_e820_and_rsdp(void **state)
 	assert_true(n > 0);
 	assert_int_equal(bp[OFF_E820_ENTRIES], n);
 	assert_memory_equal(bp + OFF_E820_TABLE, want, (size_t)n * sizeof(want[0]));
-	assert_int_equal(le64(bp + OFF_ACPI_RSDP), 0xe0000);
+	assert_int_equal(get64(bp + OFF_ACPI_RSDP), 0xe0000);
 }
 
 static void test_place_page_tables_and_gdt(void **state)
@@ -802,22 +768,22 @@ static void test_place_page_tables_and_gdt(void **state)
 
 	write_kernel(img, len);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
-	assert_int_equal(le64(gpa(BOOT_PML4_ADDR)) & ~0xfffull, BOOT_PDPT_ADDR);
-	assert_int_equal(le64(gpa(BOOT_PML4_ADDR)) & 1, 1);
+	assert_int_equal(get64(gpa(BOOT_PML4_ADDR)) & ~0xfffull, BOOT_PDPT_ADDR);
+	assert_int_equal(get64(gpa(BOOT_PML4_ADDR)) & 1, 1);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(le64(gpa(BOOT_PDPT_ADDR) + 8 * i) & ~0xfffull,
+		assert_int_equal(get64(gpa(BOOT_PDPT_ADDR) + 8 * i) & ~0xfffull,
 				 BOOT_PD_ADDR + 4096ull * i);
 	/* 2 MiB pages identity-mapping 0-4 GiB, present and writable. */
 	for (uint64_t i = 0; i < 2048; i++) {
-		e = le64(pd + 8 * i);
+		e = get64(pd + 8 * i);
 		assert_int_equal(e & ~0x1fffffull, i << 21);
 		assert_int_equal(e & 0x83, 0x83);
 	}
 	/* The kernel's entry is mapped: it is inside the first 2 MiB page. */
 	assert_true(entry < 2 * MiB);
 	/* GDT: null, null, 64-bit code at 0x10, flat data at 0x18. */
-	assert_int_equal(le64(gpa(BOOT_GDT_ADDR) + 0x10), 0x00af9b000000ffffull);
-	assert_int_equal(le64(gpa(BOOT_GDT_ADDR) + 0x18), 0x00cf93000000ffffull);
+	assert_int_equal(get64(gpa(BOOT_GDT_ADDR) + 0x10), 0x00af9b000000ffffull);
+	assert_int_equal(get64(gpa(BOOT_GDT_ADDR) + 0x18), 0x00cf93000000ffffull);
 }
 
 static void test_place_kernel_too_big_for_memory(void **state)
@@ -926,8 +892,8 @@ static void test_place_real_debian_kernel_and_initrd(void **state)
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
 	assert_int_equal(entry, KERNEL_LOAD_ADDR + 0x200);
 	assert_memory_equal(gpa(KERNEL_LOAD_ADDR), img + info.setup_size, info.payload_size);
-	addr = le32(zero_page() + OFF_RAMDISK_IMAGE);
-	assert_int_equal(le32(zero_page() + OFF_RAMDISK_SIZE), ilen);
+	addr = get32(zero_page() + OFF_RAMDISK_IMAGE);
+	assert_int_equal(get32(zero_page() + OFF_RAMDISK_SIZE), ilen);
 	assert_true(addr >= runtime_start(img) + info.init_size);
 	assert_memory_equal(gpa(addr), initrd, ilen);
 	assert_string_equal((const char *)gpa(BOOT_CMDLINE_ADDR), "console=ttyS0");
@@ -948,8 +914,8 @@ static void test_place_real_kernel_memory_floor(void **state)
 		return;
 	}
 	/* Debian's kernel decompresses at 16 MiB: ~80 MiB, not 1 MiB + init_size. */
-	end = runtime_start(img) + le32(img + OFF_INIT_SIZE);
-	assert_true(end > KERNEL_LOAD_ADDR + le32(img + OFF_INIT_SIZE));
+	end = runtime_start(img) + get32(img + OFF_INIT_SIZE);
+	assert_true(end > KERNEL_LOAD_ADDR + get32(img + OFF_INIT_SIZE));
 	free(fx->ctx.ram);
 	fake_vm(&fx->ctx, (end & ~(MiB - 1)) - MiB);
 	expect_place_error(&lb, "give the guest more memory");
@@ -957,7 +923,7 @@ static void test_place_real_kernel_memory_floor(void **state)
 	free(fx->ctx.ram);
 	fake_vm(&fx->ctx, ((end + ilen + 4095) & ~(MiB - 1)) + MiB);
 	assert_int_equal(place(&lb, &entry, msg, sizeof(msg)), 0);
-	assert_true(le32(zero_page() + OFF_RAMDISK_IMAGE) >= end);
+	assert_true(get32(zero_page() + OFF_RAMDISK_IMAGE) >= end);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
