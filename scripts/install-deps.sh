@@ -3,7 +3,8 @@
 # "Dependencies" for why each is there). Does nothing when all are present.
 set -eu
 PKGS="build-essential pkg-config libcmocka-dev liblzma-dev acpica-tools
-      qemu-system-x86 busybox-static cpio xz-utils kmod ca-certificates mandoc"
+      qemu-system-x86 busybox-static cpio xz-utils kmod ca-certificates mandoc
+      liburing-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
