@@ -22,10 +22,10 @@
 #define CREATOR_REVISION 1
 
 /* Tables, in the order acpi_install() lays them out; the RSDP must be first. */
-enum table_index { T_RSDP, T_XSDT, T_RSDT, T_FADT, T_FACS, T_DSDT, T_MADT, T_COUNT };
+enum table_index { T_RSDP, T_XSDT, T_RSDT, T_FADT, T_FACS, T_DSDT, T_MADT, T_MCFG, T_COUNT };
 
 /* Tables the RSDT/XSDT list; the DSDT and FACS are reached through the FADT. */
-static const int listed_tables[] = { T_FADT, T_MADT };
+static const int listed_tables[] = { T_FADT, T_MADT, T_MCFG };
 
 /* Every System Description Table starts with this 36-byte header. */
 #define SDT_HEADER_LEN 36
@@ -422,6 +422,26 @@ static int build_madt(const struct acpi_config *cfg, struct acpi_tables *t)
 	return store_sdt(t, T_MADT, &a);
 }
 
+/* ---- MCFG (PCI Firmware Specification 3.2, section 4.1.2) ------------ */
+
+#define MCFG_REVISION 1
+
+static int build_mcfg(struct acpi_tables *t)
+{
+	struct aml a;
+
+	aml_init(&a);
+	put_sdt_header(&a, "MCFG", MCFG_REVISION);
+	aml_put_u64(&a, 0); /* reserved */
+	/* One allocation: segment 0, buses 0..PCI_ECAM_BUSES-1. */
+	aml_put_u64(&a, PCI_ECAM_BASE);
+	aml_put_u16(&a, 0);
+	aml_put_u8(&a, 0);
+	aml_put_u8(&a, PCI_ECAM_BUSES - 1);
+	aml_put_u32(&a, 0);
+	return store_sdt(t, T_MCFG, &a);
+}
+
 /* ---- DSDT ------------------------------------------------------------ */
 
 /* \_S5: SLP_TYPa, SLP_TYPb and two reserved values for soft-off. */
@@ -491,6 +511,71 @@ static void put_uart(struct aml *a, const char *name, unsigned uid,
 	aml_end(a);
 }
 
+unsigned acpi_pci_intx_gsi(unsigned slot, unsigned pin)
+{
+	return PCI_INTX_GSI_BASE + (slot + pin - 1) % PCI_INTX_GSIS;
+}
+
+/*
+ * _PRT: every slot's INTA-INTD straight to an IOAPIC pin (no link devices),
+ * which Linux programs level-triggered, active-low.
+ */
+static void put_pci_routing(struct aml *a)
+{
+	aml_name(a, "_PRT");
+	aml_package_begin(a);
+	for (unsigned slot = 0; slot < PCI_SLOTS; slot++) {
+		for (unsigned pin = 1; pin <= 4; pin++) {
+			aml_package_begin(a);
+			aml_integer(a, ((uint64_t)slot << 16) | 0xffff); /* any function */
+			aml_integer(a, pin - 1);
+			aml_integer(a, 0);
+			aml_integer(a, acpi_pci_intx_gsi(slot, pin));
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+}
+
+/* What the host bridge decodes for its bus: config ports aside, all the rest. */
+static void put_pci_windows(struct aml *a)
+{
+	aml_name_resource_template_begin(a, "_CRS");
+	aml_word_bus_number(a, 0, PCI_ECAM_BUSES - 1);
+	aml_io(a, true, 0xcf8, 0xcf8, 1, 8);
+	aml_word_io(a, 0x0000, 0x0cf7);
+	aml_word_io(a, 0x0d00, 0xffff);
+	aml_dword_memory(a, true, 0xa0000, 0xbffff); /* legacy VGA */
+	aml_dword_memory(a, false, PCI_MMIO32_BASE, PCI_MMIO32_END - 1);
+	aml_resource_template_end(a);
+}
+
+/* PCIe host bridge (so Linux uses ECAM from the MCFG), PCI-compatible. */
+static void put_pci_host_bridge(struct aml *a)
+{
+	aml_device_begin(a, "PCI0");
+	aml_name_eisaid(a, "_HID", "PNP0A08");
+	aml_name_eisaid(a, "_CID", "PNP0A03");
+	aml_name_integer(a, "_UID", 0);
+	aml_name_integer(a, "_BBN", 0);
+	aml_name_integer(a, "_SEG", 0);
+	put_pci_windows(a);
+	put_pci_routing(a);
+	aml_end(a);
+}
+
+/* The ECAM area is a motherboard resource: Linux only trusts an MCFG area reserved here. */
+static void put_ecam_reservation(struct aml *a)
+{
+	aml_device_begin(a, "MRES");
+	aml_name_eisaid(a, "_HID", "PNP0C02");
+	aml_name_integer(a, "_UID", 0);
+	aml_name_resource_template_begin(a, "_CRS");
+	aml_memory32_fixed(a, false, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+	aml_resource_template_end(a);
+	aml_end(a);
+}
+
 static int build_dsdt(const struct acpi_config *cfg, struct acpi_tables *t)
 {
 	char name[UART_NAME_SIZE];
@@ -501,6 +586,8 @@ static int build_dsdt(const struct acpi_config *cfg, struct acpi_tables *t)
 	put_s5(&a);
 	aml_scope_begin(&a, "\\_SB");
 	put_processors(&a, cfg->ncpus);
+	put_pci_host_bridge(&a);
+	put_ecam_reservation(&a);
 	for (int i = 0; i < cfg->nuarts; i++) {
 		uart_name(cfg, i, name);
 		put_uart(&a, name, uart_uid(cfg, i), &cfg->uarts[i]);
@@ -567,7 +654,8 @@ int acpi_build(const struct acpi_config *cfg, struct acpi_tables *out)
 	out->ntables = T_COUNT;
 	if (build_rsdp(out) < 0 || build_sdt_list(out, T_XSDT, "XSDT", 8) < 0 ||
 	    build_sdt_list(out, T_RSDT, "RSDT", 4) < 0 || build_fadt(out) < 0 ||
-	    build_facs(out) < 0 || build_dsdt(cfg, out) < 0 || build_madt(cfg, out) < 0) {
+	    build_facs(out) < 0 || build_dsdt(cfg, out) < 0 || build_madt(cfg, out) < 0 ||
+	    build_mcfg(out) < 0) {
 		acpi_tables_free(out);
 		return -1;
 	}

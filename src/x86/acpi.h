@@ -28,6 +28,22 @@
 #define ACPI_S5_SLP_TYP 5 /* value the DSDT's _S5 gives for SLP_TYPa */
 #define ACPI_RTC_CENTURY_INDEX 0x32 /* CMOS register holding the century (FADT) */
 #define IOAPIC_BASE 0xfec00000u
+
+/*
+ * PCI segment 0, root bus 0: config space through ports 0xcf8/0xcfc and
+ * ECAM (MCFG); the windows the host bridge decodes for BARs; INTx lines on
+ * IOAPIC pins 16-23, swizzled by slot as a PC does (the DSDT's _PRT).
+ */
+#define PCI_ECAM_BASE 0xe0000000ull
+#define PCI_ECAM_BUSES 256
+#define PCI_ECAM_SIZE ((uint64_t)PCI_ECAM_BUSES << 20)
+#define PCI_MMIO32_BASE 0xc0000000ull /* = VM_LOWMEM_LIMIT: right above low RAM */
+#define PCI_MMIO32_END PCI_ECAM_BASE  /* exclusive */
+#define PCI_IO_BASE 0x2000u           /* BARs are placed from here... */
+#define PCI_IO_END 0x10000u           /* ...to the end of port space */
+#define PCI_INTX_GSI_BASE 16
+#define PCI_INTX_GSIS 8
+#define PCI_SLOTS 32
 #define LAPIC_BASE 0xfee00000u
 
 struct acpi_uart {
@@ -79,7 +95,7 @@ struct acpi_tables {
 
 /*
  * Build every table (pointer fields zero, checksums not yet computed): RSDP,
- * XSDT, RSDT, FACP, FACS, DSDT, APIC, in that order. Returns 0, or -1 for a
+ * XSDT, RSDT, FACP, FACS, DSDT, APIC, MCFG, in that order. Returns 0, or -1 for a
  * config it cannot describe: ncpus outside 1..ACPI_MAX_CPUS, nuarts outside
  * 0..ACPI_MAX_UARTS, duplicate (or all-ones) APIC IDs, UART names that are not
  * valid and unique, UART IRQs above 15. On failure *out is left empty, so
@@ -96,6 +112,9 @@ void acpi_tables_free(struct acpi_tables *t);
  * aligned for the RSDP (16 bytes) or a table would land beyond the 4 GiB
  * that the RSDT's and FADT's 32-bit pointers can reach.
  */
+/* IOAPIC pin (GSI) of a bus-0 device's INTx pin (1 = INTA .. 4 = INTD), as the _PRT says. */
+unsigned acpi_pci_intx_gsi(unsigned slot, unsigned pin);
+
 size_t acpi_install(const struct acpi_tables *t, uint8_t *mem, uint64_t gpa, size_t len);
 
 #endif

@@ -38,6 +38,9 @@ enum {
 	RES_END_TAG = 0x79,         /* small item 0x0f, length 1 */
 	RES_MEMORY32_FIXED = 0x86,  /* large item */
 	RES_EXTENDED_IRQ = 0x89,    /* large item */
+	RES_DWORD_ADDRESS = 0x87,   /* large item */
+	RES_WORD_ADDRESS = 0x88,    /* large item */
+	RES_QWORD_ADDRESS = 0x8a,   /* large item */
 };
 
 #define NAMESEG_LEN 4
@@ -551,4 +554,82 @@ void aml_memory32_fixed(struct aml *a, bool writeable, uint32_t base, uint32_t l
 	aml_put_u8(a, writeable ? 1 : 0);
 	aml_put_u32(a, base);
 	aml_put_u32(a, len);
+}
+
+/*
+ * Address space descriptors (ACPI 6.4 section 6.4.3.5): the windows a host
+ * bridge passes on to its bus. General flags: MinFixed | MaxFixed, positive
+ * decode, "produces and consumes" (bit 0 clear), as iasl writes for
+ * ResourceProducer.
+ */
+#define ADDR_SPACE_MEMORY 0
+#define ADDR_SPACE_IO 1
+#define ADDR_SPACE_BUS 2
+#define ADDR_FLAGS_FIXED 0x0c
+#define ADDR_IO_ENTIRE_RANGE 0x03
+#define ADDR_MEM_RW 0x01
+#define ADDR_MEM_CACHEABLE 0x02
+
+static void put_address_head(struct aml *a, uint8_t tag, uint16_t len, uint8_t type,
+			     uint8_t type_flags)
+{
+	put_large_item(a, tag, len);
+	aml_put_u8(a, type);
+	aml_put_u8(a, ADDR_FLAGS_FIXED);
+	aml_put_u8(a, type_flags);
+}
+
+static void put_word_address(struct aml *a, uint8_t type, uint8_t type_flags, uint16_t min,
+			     uint16_t max)
+{
+	if (max < min) {
+		a->failed = true;
+		return;
+	}
+	put_address_head(a, RES_WORD_ADDRESS, 13, type, type_flags);
+	aml_put_u16(a, 0);	/* granularity */
+	aml_put_u16(a, min);
+	aml_put_u16(a, max);
+	aml_put_u16(a, 0);	/* translation offset */
+	aml_put_u16(a, (uint16_t)(max - min + 1));
+}
+
+void aml_word_bus_number(struct aml *a, uint16_t min, uint16_t max)
+{
+	put_word_address(a, ADDR_SPACE_BUS, 0, min, max);
+}
+
+void aml_word_io(struct aml *a, uint16_t min, uint16_t max)
+{
+	put_word_address(a, ADDR_SPACE_IO, ADDR_IO_ENTIRE_RANGE, min, max);
+}
+
+void aml_dword_memory(struct aml *a, bool cacheable, uint32_t min, uint32_t max)
+{
+	if (max < min) {
+		a->failed = true;
+		return;
+	}
+	put_address_head(a, RES_DWORD_ADDRESS, 23, ADDR_SPACE_MEMORY,
+			 ADDR_MEM_RW | (cacheable ? ADDR_MEM_CACHEABLE : 0));
+	aml_put_u32(a, 0);
+	aml_put_u32(a, min);
+	aml_put_u32(a, max);
+	aml_put_u32(a, 0);
+	aml_put_u32(a, max - min + 1);
+}
+
+void aml_qword_memory(struct aml *a, bool cacheable, uint64_t min, uint64_t max)
+{
+	if (max < min) {
+		a->failed = true;
+		return;
+	}
+	put_address_head(a, RES_QWORD_ADDRESS, 43, ADDR_SPACE_MEMORY,
+			 ADDR_MEM_RW | (cacheable ? ADDR_MEM_CACHEABLE : 0));
+	aml_put_u64(a, 0);
+	aml_put_u64(a, min);
+	aml_put_u64(a, max);
+	aml_put_u64(a, 0);
+	aml_put_u64(a, max - min + 1);
 }

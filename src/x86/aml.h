@@ -127,4 +127,14 @@ void aml_interrupt(struct aml *a, enum aml_irq_trigger trigger,
 /* Memory32Fixed (ReadWrite or ReadOnly, base, length) */
 void aml_memory32_fixed(struct aml *a, bool writeable, uint32_t base, uint32_t len);
 
+/*
+ * A bridge's windows, as ResourceProducer, MinFixed, MaxFixed, PosDecode:
+ * WordBusNumber (min..max), WordIO (EntireRange, min..max),
+ * DWordMemory / QWordMemory (ReadWrite, Cacheable or NonCacheable, min..max).
+ */
+void aml_word_bus_number(struct aml *a, uint16_t min, uint16_t max);
+void aml_word_io(struct aml *a, uint16_t min, uint16_t max);
+void aml_dword_memory(struct aml *a, bool cacheable, uint32_t min, uint32_t max);
+void aml_qword_memory(struct aml *a, bool cacheable, uint64_t min, uint64_t max);
+
 #endif

@@ -1,6 +1,7 @@
 #include "x86/e820.h"
 
 #include "lib/vmmapi.h"
+#include "x86/acpi.h"
 #include "x86/layout.h"
 
 static int add(struct e820_entry *out, int n, int max, uint64_t addr, uint64_t size, uint32_t type)
@@ -23,6 +24,8 @@ int e820_build(uint64_t lowmem, uint64_t highmem, struct e820_entry *out, int ma
 	n = add(out, n, max, BIOS_AREA_START, BIOS_AREA_END - BIOS_AREA_START, E820_RESERVED);
 	if (lowmem > BIOS_AREA_END)
 		n = add(out, n, max, BIOS_AREA_END, lowmem - BIOS_AREA_END, E820_RAM);
+	/* Linux uses the MCFG's ECAM area only if the firmware marks it reserved. */
+	n = add(out, n, max, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED);
 	if (highmem > 0)
 		n = add(out, n, max, VM_HIGHMEM_BASE, highmem, E820_RAM);
 	return n;

@@ -401,11 +401,11 @@ static void check_root_tables(const struct image *img)
 {
 	const uint8_t *x = xsdt(img);
 	const uint8_t *r = sdt_at(img, le32(rsdp(img) + 16), "RSDT");
-	static const char *want[] = { "FACP", "APIC" };
+	static const char *want[] = { "FACP", "APIC", "MCFG" };
 
-	assert_int_equal(le32(x + 4), 36 + 8 * 2);
-	assert_int_equal(le32(r + 4), 36 + 4 * 2);
-	for (int i = 0; i < 2; i++) {
+	assert_int_equal(le32(x + 4), 36 + 8 * 3);
+	assert_int_equal(le32(r + 4), 36 + 4 * 3);
+	for (int i = 0; i < 3; i++) {
 		assert_int_equal(le64(x + 36 + 8 * i), le32(r + 36 + 4 * i));
 		(void)sdt_at(img, le64(x + 36 + 8 * i), want[i]);
 	}
@@ -923,6 +923,15 @@ static void test_iasl_dsdt_contents(void **state)
 	assert_contains(dsl, "IRQNoFlags ()\n                    {3}");
 	assert_contains(dsl, "Device (C003)");
 	assert_contains(dsl, "\"ACPI0007\"");
+	/* PCI host bridge: PCIe-style for ECAM, windows, INTx routing. */
+	assert_contains(dsl, "Device (PCI0)");
+	assert_contains(dsl, "EisaId (\"PNP0A08\")");
+	assert_contains(dsl, "EisaId (\"PNP0C02\")");
+	assert_contains(dsl, "0xC0000000,         // Range Minimum");
+	assert_contains(dsl, "0xDFFFFFFF,         // Range Maximum");
+	assert_contains(dsl, "Name (_PRT, Package (0x80)");
+	/* Slot 31 INTD: 16 + (31 + 3) % 8 = 18. */
+	assert_contains(dsl, "0x001FFFFF, \n                    0x03, \n                    Zero, \n                    0x12");
 	free(dsl);
 	assert_reassembles(&d, dsdt, le32(dsdt + 4));
 	tmpdir_remove(&d);

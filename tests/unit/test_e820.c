@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "lib/vmmapi.h"
+#include "x86/acpi.h"
 #include "x86/e820.h"
 #include "x86/layout.h"
 
@@ -75,7 +76,7 @@ static void test_16m(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(16 * MiB, 0, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(m[0].addr, 0);
 	assert_int_equal(m[0].size, 0x9fc00);
 	assert_int_equal(m[0].type, E820_RAM);
@@ -88,7 +89,11 @@ static void test_16m(void **state)
 	assert_int_equal(m[3].addr, 1 * MiB);
 	assert_int_equal(m[3].size, 15 * MiB);
 	assert_int_equal(m[3].type, E820_RAM);
-	assert_int_equal(build_and_check(16 * MiB), 4);
+	/* The PCI ECAM area, reserved so that Linux trusts the MCFG. */
+	assert_int_equal(m[4].addr, PCI_ECAM_BASE);
+	assert_int_equal(m[4].size, 256 * MiB);
+	assert_int_equal(m[4].type, E820_RESERVED);
+	assert_int_equal(build_and_check(16 * MiB), 5);
 }
 
 static void test_256m(void **state)
@@ -96,10 +101,10 @@ static void test_256m(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(256 * MiB, 0, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(m[3].addr, 1 * MiB);
 	assert_int_equal(m[3].addr + m[3].size, 256 * MiB);
-	assert_int_equal(build_and_check(256 * MiB), 4);
+	assert_int_equal(build_and_check(256 * MiB), 5);
 }
 
 static void test_exactly_3g_has_nothing_above_4g(void **state)
@@ -107,11 +112,11 @@ static void test_exactly_3g_has_nothing_above_4g(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(3 * GiB, 0, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(m[3].addr + m[3].size, 3 * GiB);
 	for (int i = 0; i < n; i++)
 		assert_true(m[i].addr < 4 * GiB);
-	assert_int_equal(build_and_check(3 * GiB), 4);
+	assert_int_equal(build_and_check(3 * GiB), 5);
 }
 
 static void test_4g_puts_1g_above_4g(void **state)
@@ -119,12 +124,12 @@ static void test_4g_puts_1g_above_4g(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(3 * GiB, 1 * GiB, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	assert_int_equal(m[3].addr + m[3].size, 3 * GiB);
-	assert_int_equal(m[4].addr, 4 * GiB);
-	assert_int_equal(m[4].size, 1 * GiB);
-	assert_int_equal(m[4].type, E820_RAM);
-	assert_int_equal(build_and_check(4 * GiB), 5);
+	assert_int_equal(m[5].addr, 4 * GiB);
+	assert_int_equal(m[5].size, 1 * GiB);
+	assert_int_equal(m[5].type, E820_RAM);
+	assert_int_equal(build_and_check(4 * GiB), 6);
 }
 
 static void test_64g(void **state)
@@ -132,10 +137,10 @@ static void test_64g(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(3 * GiB, 61 * GiB, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 5);
-	assert_int_equal(m[4].addr, 4 * GiB);
-	assert_int_equal(m[4].addr + m[4].size, 65 * GiB);
-	assert_int_equal(build_and_check(64 * GiB), 5);
+	assert_int_equal(n, 6);
+	assert_int_equal(m[5].addr, 4 * GiB);
+	assert_int_equal(m[5].addr + m[5].size, 65 * GiB);
+	assert_int_equal(build_and_check(64 * GiB), 6);
 }
 
 static void test_odd_sizes_keep_invariants(void **state)
@@ -154,7 +159,7 @@ static void test_exactly_1m_has_no_ram_above_1m(void **state)
 	struct e820_entry m[MAX_ENTRIES];
 	int n = e820_build(1 * MiB, 0, m, MAX_ENTRIES);
 
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(ram_bytes(m, n), 0x9fc00);
 }
 
@@ -176,11 +181,13 @@ static void test_max_too_small_rejected(void **state)
 
 	assert_int_equal(e820_build(256 * MiB, 0, m, 0), -1);
 	assert_int_equal(e820_build(256 * MiB, 0, m, 3), -1);
-	assert_int_equal(e820_build(3 * GiB, 1 * GiB, m, 4), -1);
+	assert_int_equal(e820_build(256 * MiB, 0, m, 4), -1);
+	assert_int_equal(e820_build(3 * GiB, 1 * GiB, m, 5), -1);
 	/* Nothing written past max (index 4 of a 4-entry limit). */
+	m[4] = untouched;
+	assert_int_equal(e820_build(3 * GiB, 1 * GiB, m, 4), -1);
 	assert_memory_equal(&m[4], &untouched, sizeof(untouched));
-	assert_int_equal(e820_build(256 * MiB, 0, m, 4), 4);
-	assert_int_equal(e820_build(3 * GiB, 1 * GiB, m, 5), 5);
+	assert_int_equal(e820_build(256 * MiB, 0, m, 5), 5);
 }
 
 int main(void)
