@@ -19,7 +19,11 @@
  *   sectorsize=L[/P]  logical / physical sector size (512..32768, powers of
  *                     two, P >= L); default 512, or the block device's own
  *   nodelete          do not offer discard; "discard" forces it on (the
- *                     default is on when the backend can punch holes)
+ *                     default is on when the backend can punch holes),
+ *                     "discard=false" turns it off; nodelete wins. Never on
+ *                     read-only backends.
+ * A block device that is read-only (BLKROGET, or refusing a read-write open)
+ * is used read-only, as bhyve does.
  * Locking: the image is locked (OFD lock on the whole file: write lock, or
  * read lock for ro) so two VMs cannot open it read-write; a locked image is
  * refused with an error naming the path.
@@ -53,11 +57,13 @@ struct blockif_req {
 	uint64_t len;
 	bool unmap;
 	/*
-	 * Called from blockif_complete() (or from blockif_submit() for requests
-	 * that fail at once): result = bytes transferred (READ/WRITE), 0 for
+	 * Called from blockif_complete() (or blockif_close()), never from
+	 * blockif_submit(): result = bytes transferred (READ/WRITE), 0 for
 	 * other ops, or -errno. A short read/write is retried internally until
-	 * complete or an error; READ beyond end of media returns -EINVAL... the
-	 * caller checks ranges against blockif_size() before submitting.
+	 * complete or an error. The caller checks ranges against blockif_size()
+	 * before submitting (blockif_submit() refuses them with -EINVAL too).
+	 * The iov array and req must stay valid until done() is called; the
+	 * array itself is never modified.
 	 */
 	void (*done)(struct blockif_req *req, int64_t result);
 	void *param;
@@ -85,8 +91,13 @@ unsigned blockif_queue_depth(const struct blockif_ctxt *bc);
 
 /*
  * Queue one request. 0: queued (done() called later); -EAGAIN: no room,
- * nothing queued (retry after completions); -EROFS / -EINVAL etc: done() is
- * NOT called, the caller reports the error itself.
+ * nothing queued (retry after completions); otherwise done() is NOT called
+ * and the caller reports the error itself: -EROFS (write, discard or
+ * write-zeroes on a read-only backend), -EOPNOTSUPP (discard when
+ * !blockif_candelete()), -EINVAL (range beyond blockif_size(), zero-length
+ * discard/write-zeroes, bad op or iovcnt), -ENOMEM (no bounce buffer for an
+ * unaligned nocache request). With nocache, buffers not aligned for O_DIRECT
+ * are moved through an aligned bounce buffer.
  */
 int blockif_submit(struct blockif_ctxt *bc, struct blockif_req *req);
 /* Send every queued request to the kernel (one syscall for the batch). */
