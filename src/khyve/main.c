@@ -25,6 +25,7 @@
 #include "core/registry.h"
 #include "core/vmm.h"
 #include "hw/platform.h"
+#include "pci/pci.h"
 #include "lib/vmmapi.h"
 #include "x86/acpi.h"
 #include "x86/cpu.h"
@@ -61,36 +62,9 @@ static void __attribute__((noreturn)) die(void)
 	exit(VM_EXIT_ERROR);
 }
 
-/* Devices and options parsed from bhyve's syntax whose emulation is a later milestone. */
-static int check_pci_slot(const char *func, struct cfg_node *node, const char *value, void *arg)
-{
-	const char **where = arg;
-	const char *device;
-
-	if (node == NULL)
-		return 0;
-	device = get_config_value_node(node, "device");
-	fprintf(stderr, "khyve: pci %s:%s:%s: device '%s' is not implemented yet\n", where[0],
-		where[1], func, device ? device : "?");
-	return 1;
-}
-
-static int check_pci_bus_slot(const char *slot, struct cfg_node *node, const char *value,
-			      void *arg)
-{
-	const char *where[2] = { arg, slot };
-
-	return node ? config_foreach(node, check_pci_slot, where) : 0;
-}
-
-static int check_pci_bus(const char *bus, struct cfg_node *node, const char *value, void *arg)
-{
-	return node ? config_foreach(node, check_pci_bus_slot, (void *)bus) : 0;
-}
-
+/* Options parsed from bhyve's syntax whose emulation is a later milestone. */
 static int check_unimplemented(void)
 {
-	struct cfg_node *pci = find_config_node("pci");
 	static const struct {
 		const char *key, *what;
 	} later[] = {
@@ -103,7 +77,7 @@ static int check_unimplemented(void)
 		{ "numa", "NUMA domains (-n)" },
 	};
 
-	if (pci != NULL && config_foreach(pci, check_pci_bus, NULL) != 0)
+	if (pci_check_config() < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		if (get_config_value(later[i].key) != NULL || find_config_node(later[i].key) != NULL) {
@@ -318,7 +292,7 @@ int main(int argc, char **argv)
 	open_vm(mem);
 	trace_phase("vm-created");
 	setup_vcpus(&topo);
-	if (init_inout() < 0 || lpc_init(ctx) < 0)
+	if (init_inout() < 0 || lpc_init(ctx) < 0 || pci_init(ctx) < 0)
 		die();
 	lb.rsdp_addr = install_acpi(&topo);
 	if (linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
