@@ -46,8 +46,9 @@ struct virtqueue {
 	struct vring_used_le *used;
 	uint16_t last_avail;    /* next avail entry to consume */
 	uint16_t used_idx;      /* next used entry to fill (shadow of used->idx) */
-	uint16_t signalled_used;/* used_idx at the last interrupt (EVENT_IDX) */
+	uint16_t signalled_used;/* used_idx at the last vq_publish() */
 	bool signalled_used_valid;
+	bool notify_disabled;   /* between vq_disable_notify() and vq_enable_notify() */
 };
 
 /*
@@ -67,20 +68,26 @@ bool vq_has_work(struct virtqueue *vq);
 /*
  * Take the next available chain: 1 and *c filled; 0 if none; -1 if the ring
  * or chain is malformed (queue is now broken; nothing of it may be used).
- * Follows VIRTQ_DESC_F_NEXT and, if negotiated, one level of indirect table.
+ * Follows VIRTQ_DESC_F_NEXT and, if negotiated, one level of indirect table
+ * (at the end of a chain, possibly after direct descriptors).
  * Malformed: avail idx more than size ahead of last_avail, head or next >=
- * size (or >= indirect table entries), a chain longer than size (loops),
+ * size (or >= indirect table entries), a chain of more than size buffer
+ * descriptors, direct and indirect together (loops; the descriptor pointing
+ * at an indirect table is not counted, so a table of size entries is fine),
  * an address+length outside guest RAM or overflowing, an indirect descriptor
  * when not negotiated, nested indirect, indirect with NEXT set, indirect
  * table length 0 or not a multiple of 16, a readable descriptor after a
  * writable one, total length above 4 GiB - 1. Zero-length descriptors are
  * allowed and skipped (no iovec).
+ * Outside vq_disable_notify()/vq_enable_notify(), a 0 return also re-arms
+ * the driver's notification (EVENT_IDX: avail_event) and re-checks, so a
+ * device that pops until 0 on each kick never misses one.
  */
 int vq_pop(struct virtqueue *vq, struct vq_chain *c);
 /* Give back a chain popped last (e.g. out of backend resources): it will be popped again. */
 void vq_unpop(struct virtqueue *vq);
 
-/* Put head on the used ring with "written" bytes; not yet visible to the driver's interrupt logic. */
+/* Put head (from vq_pop) on the used ring with "written" bytes; the driver sees it after vq_publish(). */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 /*
  * After one or more vq_push(): publish used->idx (release) and return true if
