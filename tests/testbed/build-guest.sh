@@ -2,19 +2,36 @@
 # Build (or find in .cache/) the L2 test guest: Debian's kernel and a
 # busybox-static initramfs whose /init is tests/testbed/guest-init.
 #
+#   build-guest.sh [--fio]
+#
 # Prints, on stdout, shell assignments for the caller to eval:
 #   GUEST_KERNEL=/.../vmlinuz  GUEST_INITRD=/.../initrd.img
+# and with --fio also GUEST_FIO_PART=/.../fio.cpio: Debian's fio with its
+# shared libraries (about 70 MiB, so not in every guest), a newc archive to
+# append to GUEST_INITRD for the disk benchmark.
 # Progress and errors go to stderr.
 set -eu
 TB_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TB_ROOT/tests/testbed/common.sh"
+want_fio=0
+[ "${1:-}" = --fio ] && want_fio=1
 
-# Modules the guest loads, in this order (dependencies are added).
-GUEST_MODULES="button evdev"
+# Modules the guest loads, in this order (dependencies are added): ACPI
+# power button; virtio over PCI (modern and legacy), its block and entropy
+# devices; ext4 (crc32c_generic first: ext4 and jbd2 ask the crypto API for
+# "crc32c" and the guest has no modprobe to load it on demand).
+GUEST_MODULES="button evdev virtio_pci virtio_blk virtio_rng crc32c_generic ext4"
+# Programs of the guest beyond busybox (whose mke2fs makes no ext4), from
+# Debian packages installed on this machine, with their shared libraries.
+GUEST_PKGS="e2fsprogs"
+GUEST_PROGS="/sbin/mke2fs"
 
 tb_kernel
+tb_ensure_pkg $GUEST_PKGS
 key=$( {
 	echo "$KPKG $KPKGVER busybox=$(tb_installed_version busybox-static) modules=$GUEST_MODULES"
+	for p in $GUEST_PKGS; do echo "$p=$(tb_installed_version "$p")"; done
+	echo "programs=$GUEST_PROGS"
 	cat "$TB_DIR/guest-init" "$TB_DIR/acpi-power" "$TB_DIR/build-guest.sh" "$TB_DIR/common.sh"
 } | tb_hash)
 out=$TB_CACHE/guest/$key
@@ -35,15 +52,33 @@ build() {
 	for opt in SERIAL_8250 SERIAL_8250_CONSOLE DEVTMPFS BLK_DEV_INITRD ACPI; do
 		[ "$(tb_kconfig $opt)" = y ] || tb_die "guest kernel lacks CONFIG_$opt=y"
 	done
+	# PCI (with MSI: virtio's interrupts) and the hardware RNG core are
+	# built into Debian's kernel; check, since nothing loads them.
+	for opt in PCI PCI_MSI HW_RANDOM; do
+		[ "$(tb_kconfig $opt)" = y ] || tb_die "guest kernel lacks CONFIG_$opt=y"
+	done
 	for m in $GUEST_MODULES; do
 		case $m in
 		button) opt=ACPI_BUTTON ;;
 		evdev) opt=INPUT_EVDEV ;;
+		virtio_pci) opt=VIRTIO_PCI ;;
+		virtio_blk) opt=VIRTIO_BLK ;;
+		virtio_rng) opt=HW_RANDOM_VIRTIO ;;
+		ext4) opt=EXT4_FS ;;
 		*) opt= ;;
 		esac
 		[ -n "$opt" ] && tb_log "CONFIG_$opt=$(tb_kconfig $opt)"
 	done
 	tb_add_modules "$root" $GUEST_MODULES
+	for p in $GUEST_PROGS; do
+		tb_add_elf "$root" "$p"
+	done
+	# mke2fs is mkfs.ext4 (the name picks the defaults); its configuration.
+	for n in mkfs.ext4 mkfs.ext2; do
+		rm -f "$root/sbin/$n"
+		ln -s mke2fs "$root/sbin/$n"
+	done
+	cp /etc/mke2fs.conf "$root/etc/mke2fs.conf"
 	cp "$TB_DIR/guest-init" "$root/init"
 	cp "$TB_DIR/acpi-power" "$root/etc/acpi/PWRF/00000080"
 	chmod 755 "$root/init" "$root/etc/acpi/PWRF/00000080"
@@ -65,3 +100,24 @@ tb_locked build
 [ -e "$out/initrd.img" ] || tb_die "guest build failed"
 echo "GUEST_KERNEL=$out/vmlinuz"
 echo "GUEST_INITRD=$out/initrd.img"
+[ $want_fio = 1 ] || exit 0
+
+# fio, downloaded (with the libraries this machine lacks) into the cache.
+tb_fio
+fio_part=$out/fio-$(basename "$FIO_ROOT").cpio
+build_fio() {
+	[ -e "$fio_part" ] && return 0
+	tb_log "building the guest's fio part in $fio_part"
+	froot=$out/fio.tmp
+	rm -rf "$froot"
+	(
+		export LD_LIBRARY_PATH="$FIO_LIBPATH"
+		tb_add_elf "$froot" "$FIO_ROOT/usr/bin/fio" /usr/bin/fio "$FIO_ROOT"
+		"$FIO_ROOT/usr/bin/fio" --version >/dev/null || tb_die "the downloaded fio does not run"
+	) || exit 1
+	tb_cpio "$froot" "$fio_part"
+	rm -rf "$froot"
+}
+tb_locked build_fio
+[ -e "$fio_part" ] || tb_die "fio part build failed"
+echo "GUEST_FIO_PART=$fio_part"

@@ -24,13 +24,20 @@ KHYVE=${KHYVE:-$TB_ROOT/build/khyve}
 eval "$("$TB_DIR/build-guest.sh")"
 tb_kernel
 
-# The L1 host's KVM: kvm-amd pulls in irqbypass, kvm, ccp (in that order).
-L1_MODULES="kvm-amd"
+# The L1 host's KVM: kvm-amd pulls in irqbypass, kvm, ccp (in that order);
+# loop: block-device backends for the disk scenarios (losetup).
+L1_MODULES="kvm-amd loop"
+# Host-side tools of the disk scenarios beyond busybox (whose losetup, stat,
+# sha256sum, dd and truncate they use): checking and making ext4 images.
+L1_PKGS="e2fsprogs"
+L1_PROGS="/sbin/e2fsck /sbin/mke2fs /sbin/debugfs"
+tb_ensure_pkg $L1_PKGS
 
 probe=$(tb_kvmprobe)
 
 base_key=$( {
 	echo "$KPKG $KPKGVER busybox=$(tb_installed_version busybox-static) modules=$L1_MODULES"
+	for p in $L1_PKGS; do echo "$p=$(tb_installed_version "$p")"; done
 	echo "$GUEST_KERNEL $GUEST_INITRD $probe"
 	cat "$TB_DIR/l1-init" "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
 } | tb_hash)
@@ -43,10 +50,19 @@ build_base() {
 	rm -rf "$root"
 	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/etc" "$root/guest" "$root/root"
 	tb_add_busybox "$root"
-	for opt in KVM KVM_AMD; do
+	for opt in KVM KVM_AMD BLK_DEV_LOOP; do
 		[ "$(tb_kconfig $opt)" != n ] || tb_die "kernel lacks CONFIG_$opt"
 	done
 	tb_add_modules "$root" $L1_MODULES
+	for p in $L1_PROGS; do
+		tb_add_elf "$root" "$p"
+	done
+	for n in mkfs.ext4 fsck.ext4; do
+		rm -f "$root/sbin/$n"
+	done
+	ln -s mke2fs "$root/sbin/mkfs.ext4"
+	ln -s e2fsck "$root/sbin/fsck.ext4"
+	cp /etc/mke2fs.conf "$root/etc/mke2fs.conf"
 	cp "$TB_DIR/l1-init" "$root/init"
 	chmod 755 "$root/init"
 	if ldd "$probe" >/dev/null 2>&1; then

@@ -171,20 +171,85 @@ tb_add_busybox() {
 	done
 }
 
-# tb_add_elf DEST FILE [AS]: copy a dynamically linked program and every
-# shared library ldd names (and the dynamic loader) under DEST, at the same
-# absolute paths as on the host; the program goes to DEST/AS (default FILE).
+# tb_add_elf DEST FILE [AS [LIBROOT]]: copy a dynamically linked program and
+# every shared library ldd names (and the dynamic loader) under DEST, at the
+# same absolute paths as on the host; the program goes to DEST/AS (default
+# FILE). A library under LIBROOT (a Debian package unpacked there, found
+# through LD_LIBRARY_PATH) goes to its path inside LIBROOT. A symlink at
+# DEST/AS (a busybox applet) is replaced, never written through.
 tb_add_elf() {
-	dest=$1; file=$2; as=${3:-$2}
+	dest=$1; file=$2; as=${3:-$2}; libroot=${4:-}
 	mkdir -p "$dest$(dirname "$as")"
+	rm -f "$dest$as"
 	cp -L "$file" "$dest$as"
 	ldd "$file" 2>/dev/null | awk '
-		/=> \// { print $3 }
-		/^[ \t]*\/[^ ]+ \(/ { print $1 }' | while read -r lib; do
-		[ -e "$dest$lib" ] && continue
-		mkdir -p "$dest$(dirname "$lib")"
-		cp -L "$lib" "$dest$lib"
+		/=> not found/ { print "NOTFOUND " $1; next }
+		/=> \// { print $3; next }
+		/^[ \t]*\/[^ ]+ \(/ { print $1 }' | while read -r lib x; do
+		[ "$lib" = NOTFOUND ] && tb_die "$file: shared library $x not found"
+		to=$lib
+		[ -n "$libroot" ] && case $lib in "$libroot"/*) to=${lib#"$libroot"} ;; esac
+		[ -e "$dest$to" ] && continue
+		mkdir -p "$dest$(dirname "$to")"
+		cp -L "$lib" "$dest$to"
+	done || exit 1
+}
+
+# tb_ensure_pkg PKG...: install the Debian packages that are missing (the
+# testbed's host-side tools, e.g. e2fsprogs for the guest's mkfs.ext4).
+tb_ensure_pkg() {
+	_miss=
+	for _p; do
+		dpkg-query -W -f='${Status}' "$_p" 2>/dev/null | grep -q "ok installed" || _miss="$_miss $_p"
 	done
+	[ -z "$_miss" ] && return 0
+	tb_log "installing:$_miss"
+	_sudo=
+	[ "$(id -u)" = 0 ] || _sudo=sudo
+	$_sudo apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive $_sudo apt-get install -y -qq --no-install-recommends $_miss >&2 ||
+		tb_die "apt-get install$_miss failed"
+}
+
+# tb_fio: Debian's fio, for the benchmark inside the guest, downloaded (not
+# installed) into the cache with the library packages this machine lacks;
+# sets FIO_ROOT (the unpacked packages: FIO_ROOT/usr/bin/fio) and FIO_LIBPATH
+# (for LD_LIBRARY_PATH, so that ldd finds the unpacked libraries).
+tb_fio() {
+	_fv=$(tb_pkg_version fio)
+	if [ -z "$_fv" ]; then
+		FIO_ROOT=$(ls -d "$TB_CACHE"/fio/*/.done 2>/dev/null | sort -V | tail -n1)
+		[ -n "$FIO_ROOT" ] || tb_die "apt knows no fio and none is cached"
+		FIO_ROOT=${FIO_ROOT%/.done}
+	else
+		FIO_ROOT=$TB_CACHE/fio/$_fv
+		[ -e "$FIO_ROOT/.done" ] || tb_locked tb_fio_fetch "$_fv" "$FIO_ROOT"
+	fi
+	[ -e "$FIO_ROOT/.done" ] || tb_die "fio download failed"
+	FIO_LIBPATH=$(find "$FIO_ROOT" -name '*.so*' -exec dirname {} \; | sort -u | tr '\n' : | sed 's/:$//')
+}
+
+tb_fio_fetch() {
+	[ -e "$2/.done" ] && return 0
+	tb_log "downloading fio $1 and the libraries it needs"
+	rm -rf "$2" "$2.tmp"
+	mkdir -p "$2.tmp/dl"
+	# fio and the packages apt would install with it here (those are the
+	# libraries this machine lacks; ldd finds the others on the host).
+	_pk=$(apt-get install -s --no-install-recommends "fio=$1" 2>/dev/null | awk '$1 == "Inst" { print $2 }')
+	echo "$_pk" | grep -qx fio || tb_die "apt-get cannot resolve fio=$1"
+	for _p in $_pk; do
+		# Not interpreters and daemons fio's scripts want: only the program.
+		case $_p in python3* | libpython3* | init-system-helpers) continue ;; esac
+		(cd "$2.tmp/dl" && apt-get download -q "$_p" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) || true
+	done
+	for _d in "$2.tmp/dl/"*.deb; do
+		dpkg -x "$_d" "$2.tmp/root" || tb_die "dpkg -x $_d failed"
+	done
+	[ -x "$2.tmp/root/usr/bin/fio" ] || tb_die "apt-get download fio=$1 failed"
+	mv "$2.tmp/root" "$2"
+	rm -rf "$2.tmp"
+	: >"$2/.done"
 }
 
 # tb_cpio DIR OUT: newc archive of DIR (uncompressed: fastest for the guest
