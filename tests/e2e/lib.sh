@@ -73,10 +73,13 @@ _kt_done=0
 # A VM name unique to this run: vm_name [SUFFIX]
 vm_name() { echo "kt-$SCENARIO-$$${1:+-$1}"; }
 
+_kt_on_exit=
 _kt_cleanup() {
 	for _p in $_kt_all_pids; do
 		kill -KILL "$_p" 2>/dev/null
 	done
+	# After the VMs: they may hold what is cleaned up (loop devices).
+	[ -n "$_kt_on_exit" ] && eval "$_kt_on_exit"
 	if [ "$_kt_done" = 0 ]; then
 		echo "SCENARIO $SCENARIO FAIL: scenario ended without a verdict"
 	fi
@@ -87,10 +90,76 @@ trap 'exit 130' INT TERM
 # Scale a timeout.
 _kt_scale() { echo $(($1 * TIMEOUT_SCALE)); }
 
+# One bhyve -s slot,emulation[,conf] as QEMU arguments, one per line:
+#   hostbridge, lpc        nothing (QEMU's pc machine has its own)
+#   virtio-rnd             -device virtio-rng-pci
+#   virtio-blk,PATH[,ro][,ser=S][,sectorsize=L[/P]][,nocache][,direct][,nodelete]
+#                          -drive (raw, cache mode from nocache/direct,
+#                          discard=unmap unless nodelete) + -device virtio-blk-pci
+# The slot ("slot", "slot:func" or "bus:slot:func", decimal) becomes addr=.
+_kt_qemu_slot() {
+	_sl=${1%%,*}; _em=${1#*,}; _op=
+	case $_em in *,*) _op=${_em#*,}; _em=${_em%%,*} ;; esac
+	_fn=0
+	case $_sl in
+	*:*:*) _sl=${_sl#*:}; _fn=${_sl#*:}; _sl=${_sl%%:*} ;;
+	*:*) _fn=${_sl#*:}; _sl=${_sl%%:*} ;;
+	esac
+	_ad=$(printf '0x%x.%x' "$_sl" "$_fn")
+	case $_em in
+	hostbridge | lpc) ;;
+	virtio-rnd) printf '%s\n' -device "virtio-rng-pci,addr=$_ad" ;;
+	virtio-blk)
+		_path=; _ro=0; _ser=; _ss=; _nocache=0; _direct=0; _nodel=0
+		_ifs=$IFS; IFS=,
+		for _o in $_op; do
+			case $_o in
+			ro) _ro=1 ;;
+			nocache) _nocache=1 ;;
+			direct) _direct=1 ;;
+			nodelete) _nodel=1 ;;
+			ser=*) _ser=${_o#ser=} ;;
+			sectorsize=*) _ss=${_o#sectorsize=} ;;
+			path=*) _path=${_o#path=} ;;
+			*=*) echo "lib.sh: VMM=qemu: cannot translate virtio-blk option $_o" >&2 ;;
+			*) [ -z "$_path" ] && _path=$_o || echo "lib.sh: VMM=qemu: cannot translate virtio-blk option $_o" >&2 ;;
+			esac
+		done
+		IFS=$_ifs
+		# bhyve: nocache = O_DIRECT, direct = O_SYNC.
+		case $_nocache$_direct in
+		00) _cache=writeback ;;
+		10) _cache=none ;;
+		01) _cache=writethrough ;;
+		11) _cache=directsync ;;
+		esac
+		_dr="file=$_path,if=none,id=d$_sl.$_fn,format=raw,cache=$_cache"
+		_dv="virtio-blk-pci,drive=d$_sl.$_fn,addr=$_ad"
+		if [ $_ro = 1 ]; then
+			_dr="$_dr,readonly=on"
+			_dv="$_dv,discard=off"
+		elif [ $_nodel = 1 ]; then
+			_dr="$_dr,discard=ignore"
+			_dv="$_dv,discard=off"
+		else
+			_dr="$_dr,discard=unmap"
+		fi
+		[ -n "$_ser" ] && _dv="$_dv,serial=$_ser"
+		if [ -n "$_ss" ]; then
+			_lbs=${_ss%%/*}; _pbs=${_ss#*/}
+			_dv="$_dv,logical_block_size=$_lbs,physical_block_size=$_pbs"
+		fi
+		printf '%s\n' -drive "$_dr" -device "$_dv"
+		;;
+	*) echo "lib.sh: VMM=qemu: cannot translate -s $1" >&2 ;;
+	esac
+}
+
 # Rewrite the khyve command line in "$@" into the equivalent QEMU one;
-# the result is left in _kt_cmd_* and applied by the caller with eval.
+# the result is left in _kt_argv (quoted) for the caller to eval.
 # Options: -m SIZE, -c N|cpus=N,sockets=S,cores=C,threads=T, -l com1,stdio,
-# -o boot.kernel=|boot.initrd=|boot.cmdline=, and the VM name.
+# -o boot.kernel=|boot.initrd=|boot.cmdline=, -s (see _kt_qemu_slot), and
+# the VM name.
 _kt_qemu_argv() {
 	_n=$#
 	_want=
@@ -104,6 +173,16 @@ _kt_qemu_argv() {
 		[ $_i -gt $_n ] && break
 		case $_want in
 		m) set -- "$@" -m "$_a"; _want=; continue ;;
+		s)
+			# One argument per line; no globbing of them.
+			_sa=$(_kt_qemu_slot "$_a")
+			_ifs=$IFS; IFS='
+'
+			set -f
+			set -- "$@" $_sa
+			set +f
+			IFS=$_ifs
+			_want=; continue ;;
 		c) set -- "$@" -smp "$_a"; _want=; continue ;;
 		l)
 			case $_a in
@@ -121,7 +200,7 @@ _kt_qemu_argv() {
 			_want=; continue ;;
 		esac
 		case $_a in
-		-m | -c | -l | -o) _want=${_a#-} ;;
+		-m | -c | -l | -o | -s) _want=${_a#-} ;;
 		-*) echo "lib.sh: VMM=qemu: cannot translate $_a" >&2 ;;
 		*) set -- "$@" -name "$_a" ;;
 		esac
@@ -344,4 +423,68 @@ skip() {
 expect_guest_sane() {
 	expect_log '^KT: init-start'
 	expect_no_log '^KT: module [^ ]*=failed'
+}
+
+# --- guests with devices --------------------------------------------------
+
+# start_script_guest TIMEOUT_S LOGFILE SCRIPT [ARG...]: start_khyve with the
+# test guest (1 vCPU, 256M, com1 on stdio, a hostbridge and an LPC bridge as
+# bhyve users configure them, ARG... such as -s 4,virtio-blk,IMG) running
+# SCRIPT through kt.action=script: guest shell commands, no double quotes,
+# reporting in "KT: KEY=VALUE" lines; its newlines become blanks (the kernel
+# command line is one line), so end commands with ";". KT_CMDLINE_EXTRA:
+# more of the guest's kernel command line (e.g. pci=nomsi); KT_VM: a suffix
+# of the VM name (two VMs at once).
+start_script_guest() {
+	_t=$1; _l=$2; _sc=$3; shift 3
+	case $_sc in *'"'*) fail "guest script contains a double quote: $_sc" ;; esac
+	_sc=$(printf '%s\n' "$_sc" | tr '\n\t' '  ')
+	start_khyve "$_t" "$_l" -m 256M -c 1 -s 0,hostbridge -s 31,lpc "$@" -l com1,stdio \
+		-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
+		-o "boot.cmdline=$GUEST_CONSOLE ${KT_CMDLINE_EXTRA:+$KT_CMDLINE_EXTRA }kt.action=script kt.script=\"$_sc\"" \
+		"$(vm_name ${KT_VM:-})"
+}
+
+# run_script_guest TIMEOUT_S LOGFILE SCRIPT [ARG...]: start_script_guest and
+# wait for the VM; the guest powers off after SCRIPT (exit status 1).
+run_script_guest() {
+	start_script_guest "$@"
+	wait_khyve
+}
+
+# expect_script_ok: the last VM powered off after its script ran to the end
+# with status 0 and with every module loaded.
+expect_script_ok() {
+	expect_exit 1
+	expect_guest_sane
+	expect_value script-status 0
+}
+
+# kt_on_exit COMMAND: run COMMAND (eval) when the scenario exits, after its
+# VMs are killed (detach loop devices, ...).
+kt_on_exit() {
+	_kt_on_exit="$_kt_on_exit
+$1"
+}
+
+# kt_sha FILE [SKIP COUNT [BS]]: sha256 of FILE, or of COUNT blocks of BS
+# bytes (default 1M) after SKIP of them.
+kt_sha() {
+	if [ $# -ge 3 ]; then
+		dd if="$1" bs="${4:-1M}" skip="$2" count="$3" 2>/dev/null | sha256sum | cut -d' ' -f1
+	else
+		sha256sum <"$1" | cut -d' ' -f1
+	fi
+}
+
+# kt_alloc_kib FILE: KiB of storage allocated to FILE (holes of a sparse
+# file count for nothing).
+kt_alloc_kib() {
+	echo $(($(stat -c %b "$1") * $(stat -c %B "$1") / 1024))
+}
+
+# kt_image FILE MIB: a fresh sparse image of MIB MiB.
+kt_image() {
+	rm -f "$1"
+	truncate -s "${2}M" "$1" || fail "cannot make a $2 MiB image $1"
 }
