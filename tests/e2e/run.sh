@@ -18,7 +18,8 @@
 # Environment: VMM=khyve|qemu (qemu: run the scenarios against QEMU with an
 # equivalent command line; validates scenarios and guest), KHYVE (default
 # build/khyve), L1_TIMEOUT (seconds; default 60 + 60 per scenario, 80 per
-# scenario for VMM=qemu), L1_BOOT_TIMEOUT (seconds for L1 to reach its
+# scenario for VMM=qemu; a scenario that boots several guests says so in a
+# line "# e2e-weight: N" and counts N times), L1_BOOT_TIMEOUT (seconds for L1 to reach its
 # scenarios; 90), L1_SMP (host CPUs, 2 to 4), L1_MEM (2G), TIMEOUT_SCALE
 # (scenario timeouts; 1 direct, 2 in L1), KT_KEEP=1 (keep the work
 # directory with every log), KT_LOUD=1 (guests boot without "quiet"),
@@ -147,7 +148,12 @@ run_l1() {
 	if [ -z "$l1_timeout" ]; then
 		per=60
 		[ "$VMM" = qemu ] && per=80
-		l1_timeout=$((60 + per * $#))
+		weight=0
+		for s in $tb_scenarios; do
+			w=$(sed -n 's/^# e2e-weight: *\([0-9][0-9]*\).*/\1/p' "$E2E/scenarios/$s.sh" | head -n1)
+			weight=$((weight + ${w:-1}))
+		done
+		l1_timeout=$((60 + per * weight))
 	fi
 	t0=$(now)
 	l1=$(TIMEOUT_SCALE=${TIMEOUT_SCALE:-2} "$ROOT/tests/testbed/build-l1.sh" "$WORK/l1.cpio" $tb_scenarios) || {

@@ -46,7 +46,7 @@ build() {
 	for a in acpid insmod setsid cttyhack poweroff reboot; do
 		busybox --list | grep -qx $a || tb_die "busybox lacks the $a applet"
 	done
-	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/root" \
+	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/root" "$root/mnt" \
 		"$root/etc/acpi/PWRF" "$root/var/run" "$root/var/log"
 	# Config options the guest needs built in, or as modules we copy.
 	for opt in SERIAL_8250 SERIAL_8250_CONSOLE DEVTMPFS BLK_DEV_INITRD ACPI; do
