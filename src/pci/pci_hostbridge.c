@@ -1,8 +1,10 @@
 /*
  * Host bridges, as bhyve's: "hostbridge" (bhyve's own IDs) and
- * "amd_hostbridge" (an AMD one, for guests that look for it). Nothing but
- * configuration space; the ACPI DSDT describes what the bridge decodes.
- * Config keys vendor, devid, revid, subvendor, subdevid override the IDs.
+ * "amd_hostbridge" (an AMD one, for guests that look for it; "-s" turns it
+ * into device=hostbridge with AMD pcireg.* values, as bhyve does). Nothing
+ * but configuration space; the ACPI DSDT describes what the bridge decodes.
+ * Config keys pcireg.vendor, pcireg.device, pcireg.revid, pcireg.subvendor
+ * and pcireg.subdevice override the IDs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +34,11 @@ static int hostbridge_setup(struct pci_devinst *pi, const struct cfg_node *node,
 {
 	unsigned rev, subv, subd;
 
-	if (id_key(node, "vendor", vendor, 0xffff, pi->ident, &vendor) < 0 ||
-	    id_key(node, "devid", device, 0xffff, pi->ident, &device) < 0 ||
-	    id_key(node, "revid", 0, 0xff, pi->ident, &rev) < 0 ||
-	    id_key(node, "subvendor", 0, 0xffff, pi->ident, &subv) < 0 ||
-	    id_key(node, "subdevid", 0, 0xffff, pi->ident, &subd) < 0)
+	if (id_key(node, "pcireg.vendor", vendor, 0xffff, pi->ident, &vendor) < 0 ||
+	    id_key(node, "pcireg.device", device, 0xffff, pi->ident, &device) < 0 ||
+	    id_key(node, "pcireg.revid", 0, 0xff, pi->ident, &rev) < 0 ||
+	    id_key(node, "pcireg.subvendor", 0, 0xffff, pi->ident, &subv) < 0 ||
+	    id_key(node, "pcireg.subdevice", 0, 0xffff, pi->ident, &subd) < 0)
 		return -1;
 	pci_set_ids(pi, (uint16_t)vendor, (uint16_t)device, PCIC_BRIDGE, PCIS_BRIDGE_HOST,
 		    (uint16_t)subv, (uint16_t)subd, (uint8_t)rev);

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 script='for d in /sys/bus/pci/devices/*; do echo KT: pcidev ${d##*/} $(cat $d/vendor) $(cat $d/device) $(cat $d/class); done; dmesg | grep -i -e ecam -e mmconfig -e config.space -e _PRT -e PCI:.Using -e root.bus.resource | sed s/^/KT:_dmesg_/'
-run_khyve 60 "$KT_TMP/console" -m 256M -c 1 -s 0,hostbridge -s 5,virtio-rnd -s 31,lpc -l com1,stdio \
+run_khyve 60 "$KT_TMP/console" -m 256M -c 1 -s 0,hostbridge -s 5,virtio-rnd -s 6,amd_hostbridge -s 31,lpc -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
 	-o "boot.cmdline=$GUEST_CONSOLE kt.action=script kt.script=\"$script\"" "$(vm_name)"
 expect_exit 1
@@ -14,7 +14,8 @@ expect_guest_sane
 expect_log '^KT: pcidev 0000:00:00.0 0x1275 0x1275 0x060000'
 expect_log '^KT: pcidev 0000:00:1f.0 0x8086 0x7000 0x060100'
 expect_log '^KT: pcidev 0000:00:05.0 0x1af4 0x1044 0xff0000'
-expect_no_log '^KT: pcidev 0000:00:0[1-46-9]'
+expect_log '^KT: pcidev 0000:00:06.0 0x1022 0x7432 0x060000'
+expect_no_log '^KT: pcidev 0000:00:0[1-47-9]'
 expect_no_log 'No config space access function found'
 # Linux trusts the MCFG only when the area is reserved; then uses ECAM.
 expect_log 'KT:_dmesg_.*MMCONFIG at \[mem 0xe0000000-0xefffffff\] reserved'
