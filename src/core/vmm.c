@@ -300,3 +300,14 @@ enum vm_exit_code vm_run(struct vmctx *ctx)
 			pthread_join(vcpus[i].thread, NULL);
 	return vm_exit_code();
 }
+
+void vm_total_stats(struct vcpu_stats *total)
+{
+	memset(total, 0, sizeof(*total));
+	for (int i = 0; i < nvcpus; i++) {
+		total->exits_io += vcpus[i].stats.exits_io;
+		total->exits_mmio += vcpus[i].stats.exits_mmio;
+		total->exits_intr += vcpus[i].stats.exits_intr;
+		total->exits_other += vcpus[i].stats.exits_other;
+	}
+}

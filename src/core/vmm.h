@@ -46,5 +46,7 @@ int vm_vcpu_count(void);
  * VM stops, join the threads and return the exit code.
  */
 enum vm_exit_code vm_run(struct vmctx *ctx);
+/* Exits of every vCPU added up (valid once vm_run() returned). */
+void vm_total_stats(struct vcpu_stats *total);
 
 #endif

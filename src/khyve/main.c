@@ -48,6 +48,19 @@ static void trace_phase(const char *phase)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	fprintf(stderr, "khyve: trace %ld.%06ld %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000, phase);
 }
+/* With the trace: how often the vCPUs left the guest, by kind (kicks through ioeventfds never do). */
+static void trace_exits(void)
+{
+	struct vcpu_stats st;
+
+	if (!trace_startup)
+		return;
+	vm_total_stats(&st);
+	fprintf(stderr, "khyve: trace exits io=%llu mmio=%llu intr=%llu other=%llu\n",
+		(unsigned long long)st.exits_io, (unsigned long long)st.exits_mmio,
+		(unsigned long long)st.exits_intr, (unsigned long long)st.exits_other);
+}
+
 static int fatal_signal;
 
 static void cleanup(void)
@@ -301,6 +314,7 @@ int main(int argc, char **argv)
 	trace_phase("guest-start");
 	code = vm_run(ctx);
 	trace_phase("guest-stopped");
+	trace_exits();
 	cleanup();
 	vm_close(ctx);
 	trace_phase("exit");
