@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/vmmapi.h"
+#include "x86/acpi.h"
 #include "x86/e820.h"
 #include "x86/layout.h"
 #include "x86/linux_boot.h"
@@ -604,8 +605,10 @@ static void test_start_info_layout(void **state)
 		assert_int_equal(le32(mm + 16), map[i].type);
 		assert_int_equal(le32(mm + 20), 0);
 	}
-	/* Last entry: RAM from 1 MiB to the end of low memory. */
-	assert_int_equal(le64(mm - 24 + 8) + le64(mm - 24), 256 * MiB);
+	/* RAM from 1 MiB to the end of low memory, then the PCI ECAM area, reserved. */
+	assert_int_equal(le64(mm - 48 + 8) + le64(mm - 48), 256 * MiB);
+	assert_int_equal(le64(mm - 24), PCI_ECAM_BASE);
+	assert_int_equal(le32(mm - 24 + 16), E820_RESERVED);
 	/* Everything stays below the zero page's address. */
 	assert_true(PVH_MEMMAP_ADDR + (uint64_t)n * 24 <= BOOT_ZERO_PAGE_ADDR);
 	free(ctx.ram);
