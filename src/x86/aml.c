@@ -570,66 +570,51 @@ void aml_memory32_fixed(struct aml *a, bool writeable, uint32_t base, uint32_t l
 #define ADDR_MEM_RW 0x01
 #define ADDR_MEM_CACHEABLE 0x02
 
-static void put_address_head(struct aml *a, uint8_t tag, uint16_t len, uint8_t type,
-			     uint8_t type_flags)
+/* Granularity, min, max, translation offset, length: each "width" bytes. */
+static void put_address(struct aml *a, uint8_t tag, uint8_t type, uint8_t type_flags,
+			unsigned width, uint64_t min, uint64_t max)
 {
-	put_large_item(a, tag, len);
-	aml_put_u8(a, type);
-	aml_put_u8(a, ADDR_FLAGS_FIXED);
-	aml_put_u8(a, type_flags);
-}
+	const uint64_t fields[5] = { 0, min, max, 0, max - min + 1 };
 
-static void put_word_address(struct aml *a, uint8_t type, uint8_t type_flags, uint16_t min,
-			     uint16_t max)
-{
-	if (max < min) {
+	if (max < min || (width < 8 && max >> (8 * width))) {
 		a->failed = true;
 		return;
 	}
-	put_address_head(a, RES_WORD_ADDRESS, 13, type, type_flags);
-	aml_put_u16(a, 0);	/* granularity */
-	aml_put_u16(a, min);
-	aml_put_u16(a, max);
-	aml_put_u16(a, 0);	/* translation offset */
-	aml_put_u16(a, (uint16_t)(max - min + 1));
+	put_large_item(a, tag, (uint16_t)(3 + 5 * width));
+	aml_put_u8(a, type);
+	aml_put_u8(a, ADDR_FLAGS_FIXED);
+	aml_put_u8(a, type_flags);
+	for (int i = 0; i < 5; i++) {
+		if (width == 2)
+			aml_put_u16(a, (uint16_t)fields[i]);
+		else if (width == 4)
+			aml_put_u32(a, (uint32_t)fields[i]);
+		else
+			aml_put_u64(a, fields[i]);
+	}
 }
 
 void aml_word_bus_number(struct aml *a, uint16_t min, uint16_t max)
 {
-	put_word_address(a, ADDR_SPACE_BUS, 0, min, max);
+	put_address(a, RES_WORD_ADDRESS, ADDR_SPACE_BUS, 0, 2, min, max);
 }
 
 void aml_word_io(struct aml *a, uint16_t min, uint16_t max)
 {
-	put_word_address(a, ADDR_SPACE_IO, ADDR_IO_ENTIRE_RANGE, min, max);
+	put_address(a, RES_WORD_ADDRESS, ADDR_SPACE_IO, ADDR_IO_ENTIRE_RANGE, 2, min, max);
+}
+
+static uint8_t memory_flags(bool cacheable)
+{
+	return ADDR_MEM_RW | (cacheable ? ADDR_MEM_CACHEABLE : 0);
 }
 
 void aml_dword_memory(struct aml *a, bool cacheable, uint32_t min, uint32_t max)
 {
-	if (max < min) {
-		a->failed = true;
-		return;
-	}
-	put_address_head(a, RES_DWORD_ADDRESS, 23, ADDR_SPACE_MEMORY,
-			 ADDR_MEM_RW | (cacheable ? ADDR_MEM_CACHEABLE : 0));
-	aml_put_u32(a, 0);
-	aml_put_u32(a, min);
-	aml_put_u32(a, max);
-	aml_put_u32(a, 0);
-	aml_put_u32(a, max - min + 1);
+	put_address(a, RES_DWORD_ADDRESS, ADDR_SPACE_MEMORY, memory_flags(cacheable), 4, min, max);
 }
 
 void aml_qword_memory(struct aml *a, bool cacheable, uint64_t min, uint64_t max)
 {
-	if (max < min) {
-		a->failed = true;
-		return;
-	}
-	put_address_head(a, RES_QWORD_ADDRESS, 43, ADDR_SPACE_MEMORY,
-			 ADDR_MEM_RW | (cacheable ? ADDR_MEM_CACHEABLE : 0));
-	aml_put_u64(a, 0);
-	aml_put_u64(a, min);
-	aml_put_u64(a, max);
-	aml_put_u64(a, 0);
-	aml_put_u64(a, max - min + 1);
+	put_address(a, RES_QWORD_ADDRESS, ADDR_SPACE_MEMORY, memory_flags(cacheable), 8, min, max);
 }

@@ -997,6 +997,8 @@ static void test_iasl_emitter_constructs(void **state)
 	aml_interrupt(&a, AML_LEVEL, AML_ACTIVE_LOW, true, gsis, 2);
 	aml_interrupt(&a, AML_EDGE, AML_ACTIVE_HIGH, false, gsis, 1);
 	aml_io(&a, false, 0x60, 0x60, 0, 1);
+	/* A 64-bit window, which the DSDT does not use yet. */
+	aml_qword_memory(&a, false, 0x8000000000ull, 0xffffffffffull);
 	aml_resource_template_end(&a);
 	aml_name(&a, "PKG_");
 	aml_package_begin(&a);
@@ -1016,7 +1018,13 @@ static void test_iasl_emitter_constructs(void **state)
 	dsdt[9] = (uint8_t)-byte_sum(dsdt, len);
 
 	tmpdir_make(&d);
-	free(disassemble(&d, "DSDT", dsdt, len));
+	char *dsl = disassemble(&d, "DSDT", dsdt, len);
+
+	assert_contains(dsl, "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+			     "NonCacheable, ReadWrite,");
+	assert_contains(dsl, "0x000000FFFFFFFFFF, // Range Maximum");
+	assert_contains(dsl, "0x0000008000000000, // Length");
+	free(dsl);
 	assert_reassembles(&d, dsdt, len);
 	tmpdir_remove(&d);
 	free(dsdt);
