@@ -241,8 +241,12 @@ static void queue_write(struct virtio_softc *vs, unsigned off, int bytes, uint64
 		return;
 	switch (off) {
 	case CC_Q_SIZE:
-		/* Only before the queue runs; a bad size fails at enable time. */
-		if (!vq_enabled(&q->vq))
+		/*
+		 * Only before the queue runs, and never above what the device
+		 * offers (its request pools are sized for that); a size that is
+		 * not a power of two fails at enable time.
+		 */
+		if (!vq_enabled(&q->vq) && val <= vs->ops->queue_size)
 			q->vq.size = (uint16_t)val;
 		break;
 	case CC_Q_MSIX:
