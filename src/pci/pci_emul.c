@@ -115,11 +115,12 @@ void pci_set_ids(struct pci_devinst *pi, uint16_t vendor, uint16_t device, uint8
 int pci_add_cap(struct pci_devinst *pi, const uint8_t *cap, unsigned len)
 {
 	unsigned off = pi->next_cap ? pi->next_cap : 0x40;
+	unsigned padded = (len + 3) & ~3u;
 
-	len = (len + 3) & ~3u;
-	if (len < 2 || off + len > 0x100)
+	if (len < 2 || off + padded > 0x100)
 		return -1;
 	memcpy(pi->cfg + off, cap, len);
+	memset(pi->cfg + off + len, 0, padded - len);
 	pi->cfg[off + 1] = 0;
 	if (pi->last_cap)
 		pi->cfg[pi->last_cap + 1] = (uint8_t)off;
@@ -127,7 +128,7 @@ int pci_add_cap(struct pci_devinst *pi, const uint8_t *cap, unsigned len)
 		pci_set_cfg8(pi, PCIR_CAP_PTR, (uint8_t)off);
 	pci_set_cfg16(pi, PCIR_STATUS, pci_get_cfg16(pi, PCIR_STATUS) | PCIM_STATUS_CAPLIST);
 	pi->last_cap = off;
-	pi->next_cap = off + len;
+	pi->next_cap = off + padded;
 	return (int)off;
 }
 
@@ -562,25 +563,31 @@ static bool in_range(unsigned off, int bytes, unsigned start, unsigned len)
 	return off >= start && off + (unsigned)bytes <= start + len;
 }
 
-/* MSI: control (enable, enabled vectors), address, data are writable. */
+/*
+ * MSI (64-bit layout): control (enable, enabled vectors), address and data
+ * are writable, in accesses of any width; ID, next pointer, the offered
+ * vector count and the reserved word at +14 are not.
+ */
+#define MSI_CAP_LEN 16
+
 static bool msi_write(struct pci_devinst *pi, unsigned off, int bytes, uint32_t val)
 {
 	unsigned c = pi->msi.cap;
-	uint16_t ctrl;
+	uint8_t cap[MSI_CAP_LEN];
+	uint16_t ctrl, w;
+	unsigned mme;
 
-	if (!c || !in_range(off, bytes, c, 14))
+	if (!c || !in_range(off, bytes, c, MSI_CAP_LEN))
 		return false;
-	if (off < c + 2)
-		return true; /* ID and next pointer */
+	memcpy(cap, pi->cfg + c, MSI_CAP_LEN);
+	memcpy(cap + (off - c), &val, (size_t)bytes);
 	ctrl = pci_get_cfg16(pi, c + 2);
-	set_cfg(pi, off, bytes, val);
-	/* Keep read-only control bits; clamp MME to what MMC offers. */
-	uint16_t w = pci_get_cfg16(pi, c + 2);
-	unsigned mme = (w >> 4) & 7;
-
+	w = (uint16_t)(cap[2] | cap[3] << 8);
+	mme = (w >> 4) & 7;
 	if (mme > pi->msi.nvec_log2)
 		mme = pi->msi.nvec_log2;
 	pci_set_cfg16(pi, c + 2, (uint16_t)((ctrl & ~0x71u) | (w & MSI_CTRL_ENABLE) | mme << 4));
+	memcpy(pi->cfg + c + 4, cap + 4, 10); /* address (low bits kept 0), high, data */
 	pci_set_cfg32(pi, c + 4, pci_get_cfg32(pi, c + 4) & ~3u);
 	return true;
 }
@@ -651,7 +658,7 @@ void pci_cfg_access(uint8_t bus, uint8_t slot, uint8_t func, unsigned off, int b
 {
 	struct pci_devinst *pi = pci_find(bus, slot, func);
 	bool valid = (bytes == 1 || bytes == 2 || bytes == 4) && !(off & (unsigned)(bytes - 1)) &&
-		     off + (unsigned)bytes <= PCI_CFG_SIZE;
+		     off < PCI_CFG_SIZE && (unsigned)bytes <= PCI_CFG_SIZE - off;
 
 	if (pi == NULL || !valid) {
 		if (!write)

@@ -266,8 +266,10 @@ static int prepare_ranged(struct blk_softc *sc, struct blk_req *r, const struct 
 	memcpy(&nsect, seg + 8, 4);
 	memcpy(&flags, seg + 12, 4);
 	len = (uint64_t)nsect * BLK_SECTOR;
-	if (nsect == 0 || (flags & ~1u) || (type == VIRTIO_BLK_T_DISCARD && flags) ||
-	    !range_ok(sc, sector, len) || blockif_is_ro(sc->bc))
+	/* Unknown flags, or unmap on a discard: "unsupported" (virtio 1.1 5.2.6.2). */
+	if ((flags & ~1u) || (type == VIRTIO_BLK_T_DISCARD && flags))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (nsect == 0 || !range_ok(sc, sector, len) || blockif_is_ro(sc->bc))
 		return VIRTIO_BLK_S_IOERR;
 	r->br.op = type == VIRTIO_BLK_T_DISCARD ? BLOCKIF_DISCARD : BLOCKIF_WRITE_ZEROES;
 	r->br.offset = sector * BLK_SECTOR;

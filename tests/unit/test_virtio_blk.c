@@ -988,17 +988,11 @@ static void test_ranged_bad(void **state)
 }
 
 /*
- * BUG (src/virtio/virtio_blk.c, prepare_ranged): virtio 1.1 section 5.2.6.2
- * says "the device MUST set the status byte to VIRTIO_BLK_S_UNSUPP for
- * discard and write zeroes commands if any unknown flag is set" and "for
- * discard commands if the unmap flag is set". khyve answers
- * VIRTIO_BLK_S_IOERR for both (the flags check is folded into the range
- * check). Fix: test the flags first and return VIRTIO_BLK_S_UNSUPP.
- * Skipped until fixed so that the suite stays green.
+ * Virtio 1.1 section 5.2.6.2: unknown flags on discard / write zeroes, and
+ * unmap on a discard, are answered VIRTIO_BLK_S_UNSUPP.
  */
 static void test_ranged_flags_unsupp(void **state)
 {
-	skip();
 	assert_int_equal(ranged(&rw, T_DISCARD, 8, 8, 1), S_UNSUPP);
 	assert_int_equal(ranged(&rw, T_DISCARD, 8, 8, 4), S_UNSUPP);
 	assert_int_equal(ranged(&rw, T_WRITE_ZEROES, 8, 8, 2), S_UNSUPP);
