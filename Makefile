@@ -11,7 +11,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 KH_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -MMD -MP $(CFLAGS)
-LDLIBS = -lpthread -llzma -luring
+LDLIBS = -lpthread -llzma -luring -lslirp -lmd
 
 B = build
 SAN = $(B)/asan
@@ -19,7 +19,7 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Everything but the programs' main files: device models, core, x86, KVM library.
 LIB_SRCS = $(wildcard src/lib/*.c src/core/*.c src/x86/*.c src/hw/*.c src/pci/*.c \
-	src/virtio/*.c src/block/*.c)
+	src/virtio/*.c src/block/*.c src/net/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 KHYVE_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard src/khyve/*.c))
 KHYVECTL_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard src/khyvectl/*.c))
