@@ -15,6 +15,8 @@
  *           and host port forwards. No vnet header: the device must give
  *           slirp complete frames with valid checksums.
  *   netgraph, netmap, vale: FreeBSD only -> a clear error.
+ *   (none)  a NIC without backend ("-s 2,virtio-net"), as bhyve allows: the
+ *           "null" backend drops every frame sent and never receives.
  *
  * Threading: every call comes from the main (event loop) thread, where
  * rx_ready is also called. Backends that run their own thread (slirp) keep
@@ -68,15 +70,26 @@ int netbe_set_offloads(struct net_backend *be, unsigned offloads);
 ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
 /*
  * Receive one frame into buf (len >= NETBE_MAX_FRAME), with the vnet header
- * if netbe_has_vnet_hdr. Returns its length, 0 if none is waiting, or -errno.
+ * if netbe_has_vnet_hdr (its num_buffers is 0: the device fills it in).
+ * Returns its length, 0 if none is waiting, or -errno.
  */
 ssize_t netbe_recv(struct net_backend *be, void *buf, size_t len);
-/* Call rx_ready when frames arrive (on), or stop (off: the guest has no buffers). */
+/*
+ * Call rx_ready when frames arrive (on), or stop (off: the guest has no
+ * buffers). Level-triggered: turning it on while frames wait calls rx_ready
+ * soon, so frames left behind when the guest ran out of buffers are not lost.
+ */
 void netbe_rx_enable(struct net_backend *be, bool on);
 
-/* The MAC address a NIC without mac= gets: stable for a VM name and slot (bhyve's rule). */
+/*
+ * The MAC address a NIC without mac= gets: stable for a VM name and slot
+ * (bhyve's net_genmac: 00:a0:98 + the first 3 bytes of MD5("slot-func-vmname")).
+ */
 void netbe_default_mac(const char *vmname, unsigned slot, unsigned func, uint8_t mac[6]);
-/* Parse "xx:xx:xx:xx:xx:xx" (unicast, not all zero); 0 or -1. */
+/*
+ * Parse "xx:xx:xx:xx:xx:xx" (unicast, not all zero; like bhyve's ether_aton a
+ * group may be one digit, "0:a0:98:1:2:3"); 0 or -1, nothing printed.
+ */
 int netbe_parse_mac(const char *s, uint8_t mac[6]);
 
 #endif
