@@ -1,0 +1,499 @@
+/*
+ * virtio-net (virtio 1.1 section 5.1): bhyve's "-s N,virtio-net,BACKEND".
+ * Queues: 0 receive, 1 transmit, 2 control.
+ *
+ * Transmit: each chain is one frame (12-byte virtio_net_hdr_v1 first) and
+ * goes to the backend by writev straight from guest memory; with a tap the
+ * header travels along, so checksum and TSO offloads are the host kernel's.
+ * Backends without a header (slirp) get the bare frame, and the device then
+ * offers no offloads.
+ *
+ * Receive: a frame is read into one bounce buffer and copied into as many
+ * guest buffers as it needs (mergeable receive buffers), popped ahead into
+ * a reserve so a frame is never read before there is room for it. When the
+ * guest has no buffers, the backend's notifications are switched off until
+ * the guest kicks the receive queue: no busy polling.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "net/net_backend.h"
+#include "pci/pci.h"
+#include "virtio/virtio.h"
+
+#define NET_QUEUE_SIZE 256
+#define NET_RXQ 0
+#define NET_TXQ 1
+#define NET_CTRLQ 2
+#define NET_RX_BATCH 64           /* frames per wakeup before yielding the loop */
+#define NET_RESERVE_IOV 64        /* iovecs kept per reserved receive chain */
+#define NET_HDR_LEN NETBE_VNET_HDR_LEN
+#define NET_HDR_NUM_BUFFERS 10    /* offset of num_buffers in the header */
+#define ETH_OVERHEAD (14 + 4)     /* header + VLAN tag */
+
+/* Feature bits (virtio 1.1 section 5.1.3). */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_CTRL_RX 18
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+/* Control queue classes, commands and acks (section 5.1.6.5). */
+#define VIRTIO_NET_CTRL_RX 0
+#define VIRTIO_NET_CTRL_MAC 1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+
+#define BIT(n) (1ull << (n))
+
+struct net_config {
+	uint8_t mac[6];
+	uint16_t status;
+	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;
+} __attribute__((packed));
+
+/* A receive chain popped ahead of need. */
+struct rx_buffer {
+	uint16_t head;
+	uint16_t niov;
+	uint32_t capacity;
+	struct iovec iov[NET_RESERVE_IOV];
+};
+
+struct net_softc {
+	struct virtio_softc vs;
+	struct net_backend *be;
+	struct net_config cfg;
+	bool vnet_hdr;               /* backend frames carry the header */
+	bool rx_on;                  /* backend notifications enabled */
+	struct virtio_devops ops;
+	/* Receive reserve: a ring of chains popped but not yet used. */
+	struct rx_buffer reserve[NET_QUEUE_SIZE];
+	unsigned res_head, res_count;
+	uint64_t res_capacity;       /* bytes in the reserve */
+	uint8_t *frame;              /* bounce buffer, NET_HDR_LEN + NETBE_MAX_FRAME */
+};
+
+/* ---- Receive ------------------------------------------------------------ */
+
+static bool mergeable(const struct net_softc *sc)
+{
+	return virtio_has_feature(&sc->vs, VIRTIO_NET_F_MRG_RXBUF);
+}
+
+/* The largest frame (with header) this guest can be handed, given its features. */
+static uint64_t rx_max_frame(const struct net_softc *sc)
+{
+	const struct virtio_softc *vs = &sc->vs;
+
+	if (virtio_has_feature(vs, VIRTIO_NET_F_GUEST_TSO4) ||
+	    virtio_has_feature(vs, VIRTIO_NET_F_GUEST_TSO6))
+		return NETBE_MAX_FRAME;
+	return NET_HDR_LEN + ETH_OVERHEAD + (sc->cfg.mtu ? sc->cfg.mtu : 1500);
+}
+
+static void rx_backend(struct net_softc *sc, bool on)
+{
+	if (sc->rx_on != on) {
+		sc->rx_on = on;
+		netbe_rx_enable(sc->be, on);
+	}
+}
+
+/* Take one chain into the reserve: 1 done, 0 none available, -1 malformed. */
+static int reserve_one(struct net_softc *sc)
+{
+	struct vq_chain *c = sc->vs.chain;
+	struct rx_buffer *b;
+	int rc = vq_pop(virtio_vq(&sc->vs, NET_RXQ), c);
+
+	if (rc <= 0)
+		return rc;
+	if (c->nreadable != 0 || c->writable_len < NET_HDR_LEN)
+		return -1; /* receive buffers are device-writable and hold a header */
+	b = &sc->reserve[(sc->res_head + sc->res_count) % NET_QUEUE_SIZE];
+	b->head = c->head;
+	b->niov = c->niov < NET_RESERVE_IOV ? c->niov : NET_RESERVE_IOV;
+	b->capacity = 0;
+	for (unsigned i = 0; i < b->niov; i++) {
+		b->iov[i] = c->iov[i];
+		b->capacity += (uint32_t)c->iov[i].iov_len;
+	}
+	sc->res_count++;
+	sc->res_capacity += b->capacity;
+	return 1;
+}
+
+/*
+ * Make room for the largest frame: enough reserved bytes (mergeable), or
+ * one big enough chain. false: wait for the guest to add buffers.
+ */
+static bool rx_room(struct net_softc *sc)
+{
+	struct virtqueue *vq = virtio_vq(&sc->vs, NET_RXQ);
+	uint64_t need = rx_max_frame(sc);
+
+	for (;;) {
+		if (mergeable(sc) ? sc->res_capacity >= need : sc->res_count > 0)
+			return true;
+		if (sc->res_count == NET_QUEUE_SIZE)
+			return true; /* the whole ring: as much as the guest can give */
+		int rc = reserve_one(sc);
+
+		if (rc < 0) {
+			virtio_needs_reset(&sc->vs);
+			return false;
+		}
+		if (rc == 0 && !vq_enable_notify(vq))
+			return false;
+	}
+}
+
+/* Copy bytes into one reserved chain from its start; returns bytes copied. */
+static uint32_t fill_buffer(const struct rx_buffer *b, const uint8_t *src, size_t len)
+{
+	uint32_t done = 0;
+
+	for (unsigned i = 0; i < b->niov && done < len; i++) {
+		size_t n = b->iov[i].iov_len < len - done ? b->iov[i].iov_len : len - done;
+
+		memcpy(b->iov[i].iov_base, src + done, n);
+		done += (uint32_t)n;
+	}
+	return done;
+}
+
+static struct rx_buffer *reserve_take(struct net_softc *sc)
+{
+	struct rx_buffer *b = &sc->reserve[sc->res_head];
+
+	sc->res_head = (sc->res_head + 1) % NET_QUEUE_SIZE;
+	sc->res_count--;
+	sc->res_capacity -= b->capacity;
+	return b;
+}
+
+/* How many reserved chains, from the oldest, a frame of len bytes fills. */
+static uint16_t buffers_needed(const struct net_softc *sc, size_t len)
+{
+	uint64_t have = 0;
+	uint16_t n = 0;
+
+	while (have < len && n < sc->res_count)
+		have += sc->reserve[(sc->res_head + n++) % NET_QUEUE_SIZE].capacity;
+	return n;
+}
+
+/*
+ * Hand one frame (header included) to the guest. num_buffers is known
+ * before copying, so the header is final when it lands in guest memory.
+ * Without mergeable buffers a frame too big for the buffer is dropped (the
+ * buffer comes back empty).
+ */
+static void rx_deliver(struct net_softc *sc, uint8_t *frame, size_t len)
+{
+	struct virtqueue *vq = virtio_vq(&sc->vs, NET_RXQ);
+	uint16_t nbufs = mergeable(sc) ? buffers_needed(sc, len) : 1;
+	size_t off = 0;
+
+	if (mergeable(sc) && sc->res_capacity < len)
+		return; /* only possible with a full ring of tiny buffers: drop */
+	if (!mergeable(sc) && sc->reserve[sc->res_head].capacity < len)
+		len = 0;
+	frame[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
+	frame[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
+	for (uint16_t i = 0; i < nbufs; i++) {
+		struct rx_buffer *b = reserve_take(sc);
+		uint32_t n = fill_buffer(b, frame + off, len - off);
+
+		vq_push(vq, b->head, n);
+		off += n;
+	}
+}
+
+/* Receive what the backend has, as long as the guest has room. */
+static void rx_process(struct net_softc *sc)
+{
+	uint8_t *buf = sc->vnet_hdr ? sc->frame : sc->frame + NET_HDR_LEN;
+	int frames = 0;
+
+	if (!virtio_driver_ok(&sc->vs))
+		return;
+	while (frames < NET_RX_BATCH) {
+		if (!rx_room(sc)) {
+			rx_backend(sc, false); /* until the guest kicks the receive queue */
+			break;
+		}
+		rx_backend(sc, true);
+		ssize_t n = netbe_recv(sc->be, buf, NETBE_MAX_FRAME);
+
+		if (n <= 0)
+			break;
+		if (!sc->vnet_hdr) {
+			memset(sc->frame, 0, NET_HDR_LEN); /* no offloads: a plain frame */
+			n += NET_HDR_LEN;
+		} else if (n < NET_HDR_LEN) {
+			continue;
+		}
+		rx_deliver(sc, sc->frame, (size_t)n);
+		frames++;
+	}
+	virtio_queue_done(&sc->vs, NET_RXQ);
+}
+
+static void on_rx_ready(void *arg)
+{
+	struct net_softc *sc = arg;
+
+	virtio_lock(&sc->vs);
+	rx_process(sc);
+	virtio_unlock(&sc->vs);
+}
+
+/* ---- Transmit ------------------------------------------------------------ */
+
+/* The frame after the header, for backends that take bare frames. */
+static int skip_header(const struct vq_chain *c, struct iovec *out, unsigned max)
+{
+	size_t skip = NET_HDR_LEN;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->nreadable && n < max; i++) {
+		if (skip >= c->iov[i].iov_len) {
+			skip -= c->iov[i].iov_len;
+			continue;
+		}
+		out[n].iov_base = (uint8_t *)c->iov[i].iov_base + skip;
+		out[n].iov_len = c->iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	return (int)n;
+}
+
+static void tx_one(struct net_softc *sc, const struct vq_chain *c)
+{
+	static struct iovec bare[VQ_MAX_SIZE]; /* main thread only */
+
+	/* A frame needs its header and must not be absurdly large; else drop it. */
+	if (c->readable_len < NET_HDR_LEN + 14 || c->readable_len > NETBE_MAX_FRAME)
+		return;
+	if (sc->vnet_hdr)
+		(void)netbe_send(sc->be, c->iov, c->nreadable);
+	else
+		(void)netbe_send(sc->be, bare, skip_header(c, bare, VQ_MAX_SIZE));
+}
+
+static void tx_process(struct net_softc *sc)
+{
+	struct virtqueue *vq = virtio_vq(&sc->vs, NET_TXQ);
+	struct vq_chain *c = sc->vs.chain;
+	int rc;
+
+	do {
+		vq_disable_notify(vq);
+		while ((rc = vq_pop(vq, c)) > 0) {
+			tx_one(sc, c);
+			vq_push(vq, c->head, 0);
+		}
+		if (rc < 0) {
+			virtio_needs_reset(&sc->vs);
+			return;
+		}
+	} while (vq_enable_notify(vq));
+	virtio_queue_done(&sc->vs, NET_TXQ);
+}
+
+/* ---- Control queue --------------------------------------------------------- */
+
+static uint8_t ctrl_command(struct net_softc *sc, const uint8_t *cmd, size_t len)
+{
+	if (len < 2)
+		return VIRTIO_NET_ERR;
+	switch (cmd[0]) {
+	case VIRTIO_NET_CTRL_RX:
+		/* Promiscuous/multicast modes: a tap already sees what the bridge sends it. */
+		return len >= 3 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_MAC:
+		if (cmd[1] == VIRTIO_NET_CTRL_MAC_ADDR_SET && len == 2 + 6) {
+			memcpy(sc->cfg.mac, cmd + 2, 6);
+			return VIRTIO_NET_OK;
+		}
+		return cmd[1] == VIRTIO_NET_CTRL_MAC_TABLE_SET ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	default:
+		return VIRTIO_NET_ERR;
+	}
+}
+
+static void ctrl_process(struct net_softc *sc)
+{
+	struct virtqueue *vq = virtio_vq(&sc->vs, NET_CTRLQ);
+	struct vq_chain *c = sc->vs.chain;
+	uint8_t cmd[2 + 256];
+	int rc;
+
+	while ((rc = vq_pop(vq, c)) > 0) {
+		size_t len = c->readable_len < sizeof(cmd) ? c->readable_len : sizeof(cmd);
+		size_t done = 0;
+		uint8_t ack;
+
+		if (c->writable_len < 1) {
+			virtio_needs_reset(&sc->vs);
+			return;
+		}
+		for (unsigned i = 0; i < c->nreadable && done < len; i++) {
+			size_t n = c->iov[i].iov_len < len - done ? c->iov[i].iov_len : len - done;
+
+			memcpy(cmd + done, c->iov[i].iov_base, n);
+			done += n;
+		}
+		ack = c->readable_len <= sizeof(cmd) ? ctrl_command(sc, cmd, len) : VIRTIO_NET_ERR;
+		*(uint8_t *)c->iov[c->nreadable].iov_base = ack;
+		vq_push(vq, c->head, 1);
+	}
+	if (rc < 0)
+		virtio_needs_reset(&sc->vs);
+	virtio_queue_done(&sc->vs, NET_CTRLQ);
+}
+
+/* ---- Device ----------------------------------------------------------------- */
+
+static void net_notify(struct virtio_softc *vs, int q)
+{
+	struct net_softc *sc = (struct net_softc *)vs;
+
+	if (q == NET_RXQ)
+		rx_process(sc); /* new buffers: receive again */
+	else if (q == NET_TXQ)
+		tx_process(sc);
+	else
+		ctrl_process(sc);
+}
+
+static unsigned guest_offloads(const struct virtio_softc *vs)
+{
+	unsigned o = 0;
+
+	if (virtio_has_feature(vs, VIRTIO_NET_F_GUEST_CSUM))
+		o |= NETBE_OFFLOAD_CSUM;
+	if (virtio_has_feature(vs, VIRTIO_NET_F_GUEST_TSO4))
+		o |= NETBE_OFFLOAD_TSO4;
+	if (virtio_has_feature(vs, VIRTIO_NET_F_GUEST_TSO6))
+		o |= NETBE_OFFLOAD_TSO6;
+	if (virtio_has_feature(vs, VIRTIO_NET_F_GUEST_ECN))
+		o |= NETBE_OFFLOAD_TSO_ECN;
+	return o;
+}
+
+static void net_driver_ok(struct virtio_softc *vs)
+{
+	struct net_softc *sc = (struct net_softc *)vs;
+
+	if (sc->vnet_hdr)
+		(void)netbe_set_offloads(sc->be, guest_offloads(vs));
+	rx_backend(sc, true);
+}
+
+static bool net_reset(struct virtio_softc *vs)
+{
+	struct net_softc *sc = (struct net_softc *)vs;
+
+	rx_backend(sc, false);
+	sc->res_head = sc->res_count = 0;
+	sc->res_capacity = 0;
+	return true;
+}
+
+static uint64_t net_features(const struct net_softc *sc)
+{
+	uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+		     BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) |
+		     BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
+
+	if (sc->cfg.mtu)
+		f |= BIT(VIRTIO_NET_F_MTU);
+	/* Offloads need the header to travel with the frame (tap). */
+	if (sc->vnet_hdr)
+		f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		     BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+		     BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+		     BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN);
+	return f;
+}
+
+static int net_config(struct net_softc *sc, struct pci_devinst *pi, const struct cfg_node *node)
+{
+	const char *mac = get_config_value_node(node, "mac");
+	const char *mtu = get_config_value_node(node, "mtu");
+	const char *name = get_config_value("name");
+	int64_t v;
+
+	if (mac != NULL && netbe_parse_mac(mac, sc->cfg.mac) < 0) {
+		fprintf(stderr, "khyve: %s: invalid MAC address '%s'\n", pi->ident, mac);
+		return -1;
+	}
+	if (mac == NULL)
+		netbe_default_mac(name ? name : "", pi->slot, pi->func, sc->cfg.mac);
+	if (mtu != NULL) {
+		if (config_parse_int(mtu, &v) < 0 || v < 68 || v > 65535 - ETH_OVERHEAD) {
+			fprintf(stderr, "khyve: %s: invalid MTU '%s' (68 to 65517)\n", pi->ident, mtu);
+			return -1;
+		}
+		sc->cfg.mtu = (uint16_t)v;
+	}
+	sc->cfg.status = VIRTIO_NET_S_LINK_UP;
+	sc->cfg.max_virtqueue_pairs = 1;
+	return 0;
+}
+
+static int net_init(struct pci_devinst *pi, const struct cfg_node *node)
+{
+	struct net_softc *sc = calloc(1, sizeof(*sc));
+
+	if (sc == NULL || (sc->frame = malloc(NET_HDR_LEN + NETBE_MAX_FRAME)) == NULL)
+		return -1;
+	if (net_config(sc, pi, node) < 0)
+		return -1;
+	sc->be = netbe_open(node, pi->ident, on_rx_ready, sc);
+	if (sc->be == NULL)
+		return -1;
+	sc->vnet_hdr = netbe_has_vnet_hdr(sc->be);
+	sc->ops = (struct virtio_devops){
+		.name = "virtio-net",
+		.device_id = VIRTIO_ID_NET,
+		.pci_class = 0x02, /* network, Ethernet */
+		.pci_subclass = 0x00,
+		.nqueues = 3,
+		.queue_size = NET_QUEUE_SIZE,
+		.features = net_features(sc),
+		.reset = net_reset,
+		.notify = net_notify,
+		.driver_ok = net_driver_ok,
+	};
+	return virtio_pci_init(pi, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
+}
+
+static const struct pci_devemu net_emu = {
+	.name = "virtio-net",
+	.init = net_init,
+	VIRTIO_PCI_HOOKS,
+};
+PCI_EMUL_SET(net_emu);
