@@ -15,12 +15,19 @@
 #   QEMU -M microvm qemu-system-x86_64 -accel kvm -M microvm (qboot)
 # and prints the table (medians; min-max; ratios to QEMU -M pc; the goals:
 # total <= 0.8x QEMU pc, outside the guest <= 0.5x, VMM memory < 3 MiB),
-# also written to build/bench-boot.txt.
+# also written to build/bench-boot.txt. Then, in the same L1, the disk
+# section (tests/bench/l1-disk-bench.sh): fio inside the guest on virtio-blk
+# (sequential 1 MiB read and write, 4 KiB random reads at iodepth 1 and 32)
+# under khyve, QEMU aio=io_uring and QEMU's default on one raw image, with
+# the ratios khyve/QEMU.
 #
 # Environment: BENCH_RUNS (boots per configuration, 3), BENCH_CONFIGS (subset
 # of khyve-pvh khyve-bzimage qemu-pc qemu-microvm), BENCH_RUN_TIMEOUT
 # (seconds for one VMM run; 180 in L1, 60 direct), BENCH_OUT (the table
 # file), BENCH_KEEP=1 (keep the work directory), KHYVE (build/khyve),
+# BENCH_DISK=0 (no disk section), BENCH_DISK_RUNS (boots per disk
+# configuration, 3), BENCH_DISK_CONFIGS (subset of khyve qemu-uring
+# qemu-threads), BENCH_FIO_RUNTIME (seconds per fio job, 5),
 # L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
 # L1_BOOT_TIMEOUT (90), L1_STALL_TIMEOUT (seconds of console silence after
 # which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), BENCH_L1_RETRY (fresh
@@ -43,11 +50,21 @@ esac
 
 export BENCH_RUNS=${BENCH_RUNS:-3}
 export BENCH_CONFIGS=${BENCH_CONFIGS:-khyve-pvh khyve-bzimage qemu-pc qemu-microvm}
+export BENCH_DISK=${BENCH_DISK:-1}
+export BENCH_DISK_RUNS=${BENCH_DISK_RUNS:-3}
+export BENCH_DISK_CONFIGS=${BENCH_DISK_CONFIGS:-khyve qemu-uring qemu-threads}
+export BENCH_FIO_RUNTIME=${BENCH_FIO_RUNTIME:-5}
 export KHYVE=${KHYVE:-$ROOT/build/khyve}
 export TB_CACHE=${TB_CACHE:-$ROOT/.cache}
 OUT=${BENCH_OUT:-$ROOT/build/bench-boot.txt}
 nconf=$(echo $BENCH_CONFIGS | wc -w)
 nvm=$((nconf * (BENCH_RUNS + 1)))
+# A disk run (a guest boot and four fio jobs) counts as two boot runs.
+ndisk=0
+[ "$BENCH_DISK" = 1 ] && ndisk=$(($(echo $BENCH_DISK_CONFIGS | wc -w) * BENCH_DISK_RUNS))
+nvm=$((nvm + 2 * ndisk))
+scen=l1-boot-bench
+[ "$BENCH_DISK" = 1 ] && scen="$scen l1-disk-bench"
 
 log() { echo "bench: $*"; }
 since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
@@ -56,7 +73,9 @@ now() { cut -d' ' -f1 /proc/uptime; }
 [ -x "$KHYVE" ] || { log "no khyve binary at $KHYVE (make all)"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { log "qemu-system-x86_64 not installed (make deps)"; exit 1; }
 t_start=$(now)
-guest=$("$ROOT/tests/testbed/build-guest.sh") || { log "cannot build the test guest"; exit 1; }
+fio=
+[ "$BENCH_DISK" = 1 ] && fio=--fio
+guest=$("$ROOT/tests/testbed/build-guest.sh" $fio) || { log "cannot build the test guest"; exit 1; }
 eval "$guest"
 export GUEST_KERNEL GUEST_INITRD
 
@@ -84,6 +103,11 @@ run_direct() {
 	mkdir -p "$KT_WORKDIR"
 	timeout -k 10 $((60 + nvm * BENCH_RUN_TIMEOUT)) sh "$BENCH/l1-boot-bench.sh" </dev/null 2>&1 |
 		tee "$WORK/bench.log"
+	[ "$BENCH_DISK" = 1 ] || return 0
+	# The guest initramfs with fio appended.
+	cat "$GUEST_INITRD" "$GUEST_FIO_PART" >"$WORK/initrd-fio.img"
+	GUEST_INITRD_FIO=$WORK/initrd-fio.img timeout -k 10 $((60 + 2 * ndisk * BENCH_RUN_TIMEOUT)) \
+		sh "$BENCH/l1-disk-bench.sh" </dev/null 2>&1 | tee -a "$WORK/bench.log"
 }
 
 run_testbed() {
@@ -100,7 +124,7 @@ run_testbed() {
 	# times TIMEOUT_SCALE, must outlast our own L1 timeout); QEMU goes in
 	# too, plus the firmware of -M microvm, in a part of our own.
 	l1=$(VMM=khyve L1_QEMU=1 TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
-		"$ROOT/tests/testbed/build-l1.sh" "$WORK/l1-e2e.cpio" l1-boot-bench) || {
+		"$ROOT/tests/testbed/build-l1.sh" "$WORK/l1-e2e.cpio" $scen) || {
 		log "cannot build the L1 initramfs"
 		return 1
 	}
@@ -115,6 +139,19 @@ BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
 ${BENCH_MICROVM_APPEND+BENCH_MICROVM_APPEND=\"$BENCH_MICROVM_APPEND\"}
 ${BENCH_TOP_MAPS+BENCH_TOP_MAPS=$BENCH_TOP_MAPS}
 EOF
+	if [ "$BENCH_DISK" = 1 ]; then
+		cp "$BENCH/l1-disk-bench.sh" "$part/e2e/scenarios/"
+		cat >"$part/e2e/scenarios/l1-disk-bench.conf" <<EOF
+BENCH_DISK_RUNS=$BENCH_DISK_RUNS
+BENCH_DISK_CONFIGS="$BENCH_DISK_CONFIGS"
+BENCH_FIO_RUNTIME=$BENCH_FIO_RUNTIME
+BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+GUEST_INITRD_FIO=/guest/initrd-fio.img
+EOF
+		# The guest initramfs with fio appended (newc archives concatenate).
+		mkdir -p "$part/guest"
+		cat "$GUEST_INITRD" "$GUEST_FIO_PART" >"$part/guest/initrd-fio.img"
+	fi
 	cp /usr/share/qemu/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
 		cp /usr/share/seabios/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
 		log "warning: no bios-microvm.bin: QEMU -M microvm will not start"
@@ -212,6 +249,7 @@ direct) run_direct && ok=1 ;;
 testbed) run_testbed && ok=1 ;;
 esac
 grep -q '^SCENARIO l1-boot-bench PASS' "$WORK/bench.log" || ok=0
+[ "$BENCH_DISK" = 1 ] && ! grep -q '^SCENARIO l1-disk-bench PASS' "$WORK/bench.log" && ok=0
 
 # The table.
 mkdir -p "$(dirname "$OUT")"
@@ -221,6 +259,11 @@ mkdir -p "$(dirname "$OUT")"
 	grep '^BENCH info ' "$WORK/bench.log" | sed 's/^BENCH info /  /'
 	echo
 	grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
+	if [ "$BENCH_DISK" = 1 ]; then
+		echo
+		grep '^BENCH disk ' "$WORK/bench.log" |
+			awk -v runs="$BENCH_DISK_RUNS" -v configs="$BENCH_DISK_CONFIGS" -f "$BENCH/disk-table.awk"
+	fi
 	if [ $mode = testbed ]; then
 		echo
 		echo "In the testbed every layer ends up emulated by QEMU/TCG on the host: L1's"
