@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
 
 static char vm_dir[PATH_MAX];
+static char vmm_link[PATH_MAX];
 static int lock_fd = -1;
 
 const char *registry_rundir(void)
@@ -79,6 +81,11 @@ static int lock_name(const char *lock_path)
 		struct stat held, now;
 
 		lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lock_fd < 0 && errno == ENOENT) {
+			/* An exiting VM removed the directory between our mkdir and open. */
+			(void)mkdir(vm_dir, 0755);
+			continue;
+		}
 		if (lock_fd < 0) {
 			fprintf(stderr, "khyve: %s: %s\n", lock_path, strerror(errno));
 			return -1;
@@ -100,11 +107,52 @@ static int lock_name(const char *lock_path)
 	return -1;
 }
 
+/* Our entries, removed first on release so listings drop the VM at once. */
+static void remove_links(void)
+{
+	char path[PATH_MAX + 16];
+
+	if (vmm_link[0] != '\0')
+		unlink(vmm_link);
+	snprintf(path, sizeof(path), "%s/%s", vm_dir, REGISTRY_SOCKET);
+	unlink(path);
+}
+
+/*
+ * RUNDIR/vmm/NAME -> ../NAME. We hold the name's lock, so whatever is there
+ * was left by a killed VM of this name: replace it.
+ */
+static int make_vmm_link(const char *rundir, const char *name)
+{
+	char dir[PATH_MAX], target[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/%s", rundir, REGISTRY_VMM_DIR);
+	if (make_dir(dir) < 0)
+		return -1;
+	/* Names are at most 64 characters (options.c): these never truncate. */
+	if (snprintf(vmm_link, sizeof(vmm_link), "%s/%s", dir, name) >= (int)sizeof(vmm_link) ||
+	    snprintf(target, sizeof(target), "../%s", name) >= (int)sizeof(target)) {
+		vmm_link[0] = '\0';
+		return -1;
+	}
+	(void)unlink(vmm_link);
+	if (symlink(target, vmm_link) == 0)
+		return 0;
+	fprintf(stderr, "khyve: cannot create %s: %s\n", vmm_link, strerror(errno));
+	vmm_link[0] = '\0';
+	return -1;
+}
+
 int registry_claim(const char *name)
 {
 	const char *rundir = registry_rundir();
 	char lock_path[PATH_MAX + 8], pid[32];
 
+	if (strcmp(name, REGISTRY_VMM_DIR) == 0) {
+		fprintf(stderr, "khyve: '%s' cannot name a VM: %s/%s lists the running VMs\n", name,
+			rundir, REGISTRY_VMM_DIR);
+		return -1;
+	}
 	if (make_dir(rundir) < 0)
 		return -1;
 	snprintf(vm_dir, sizeof(vm_dir), "%s/%s", rundir, name);
@@ -120,6 +168,11 @@ int registry_claim(const char *name)
 		return -1;
 	}
 	write_pid(vm_dir);
+	remove_links(); /* a killed VM's socket */
+	if (make_vmm_link(rundir, name) < 0) {
+		registry_release();
+		return -1;
+	}
 	return 0;
 }
 
@@ -129,6 +182,7 @@ void registry_release(void)
 
 	if (lock_fd < 0)
 		return;
+	remove_links();
 	snprintf(path, sizeof(path), "%s/pid", vm_dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/lock", vm_dir);
@@ -136,4 +190,25 @@ void registry_release(void)
 	rmdir(vm_dir);
 	close(lock_fd);
 	lock_fd = -1;
+	vmm_link[0] = '\0';
+}
+
+int registry_control_addr(const char *name, struct sockaddr_un *sa, int *dir_fd)
+{
+	char dir[PATH_MAX];
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	*dir_fd = -1;
+	snprintf(dir, sizeof(dir), "%s/%s", registry_rundir(), name);
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, REGISTRY_SOCKET);
+	if (n > 0 && (size_t)n < sizeof(sa->sun_path))
+		return 0;
+	*dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dir_fd < 0)
+		return -1;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dir_fd,
+		 REGISTRY_SOCKET);
+	return 0;
 }

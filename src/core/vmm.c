@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/inout.h"
@@ -26,22 +28,47 @@ struct vcpu_thread {
 	struct vcpu vcpu;
 	pthread_t thread;
 	bool started;
+	pid_t tid;
+	bool request_pending; /* a register read is waiting (atomic; see serve_request) */
 	struct vcpu_stats stats;
 };
+
+/*
+ * Counters are written by their vCPU thread only and read by the main thread
+ * (khyvectl --get-stats): relaxed atomics, which cost no more than ++.
+ */
+#define STAT_INC(field) \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+
+/* The one register-read request in flight (vm_vcpu_read_regs). */
+static pthread_mutex_t request_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t request_done_cond;
+static struct vcpu_regs *request_out;
+static int request_rc;
+static bool request_done;
 
 static struct vmctx *vm_ctx;
 static struct vcpu_thread vcpus[VM_MAX_VCPUS];
 static int nvcpus;
 static _Atomic int exit_code = -1;
 
+/*
+ * Get a vCPU out of the guest (or keep it from entering): immediate_exit
+ * covers a thread about to call KVM_RUN, the signal one inside it. The
+ * caller sets the flag the vCPU must act on (exit code, request) first.
+ */
+static void kick_vcpu(struct vcpu_thread *vt)
+{
+	if (vt->vcpu.run != NULL)
+		__atomic_store_n(&vt->vcpu.run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vt->started)
+		pthread_kill(vt->thread, VCPU_KICK_SIGNAL);
+}
+
 static void kick_vcpus(void)
 {
-	for (int i = 0; i < nvcpus; i++) {
-		if (vcpus[i].vcpu.run != NULL)
-			__atomic_store_n(&vcpus[i].vcpu.run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (vcpus[i].started)
-			pthread_kill(vcpus[i].thread, VCPU_KICK_SIGNAL);
-	}
+	for (int i = 0; i < nvcpus; i++)
+		kick_vcpu(&vcpus[i]);
 }
 
 void vm_request_exit(enum vm_exit_code code)
@@ -101,7 +128,7 @@ static int handle_io(struct vcpu_thread *vt)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	int bytes = run->io.size;
 
-	vt->stats.exits_io++;
+	STAT_INC(vt->stats.exits_io);
 	/* String I/O (rep ins/outs) arrives as "count" consecutive items. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += bytes) {
 		uint32_t val = 0;
@@ -125,7 +152,7 @@ static int handle_mmio(struct vcpu_thread *vt)
 	uint64_t val = 0;
 	int len = (int)run->mmio.len;
 
-	vt->stats.exits_mmio++;
+	STAT_INC(vt->stats.exits_mmio);
 	if (len < 1 || len > 8)
 		return 0;
 	if (run->mmio.is_write)
@@ -166,7 +193,7 @@ static int handle_system_event(struct vcpu_thread *vt)
 
 static int handle_intr(struct vcpu_thread *vt)
 {
-	vt->stats.exits_intr++;
+	STAT_INC(vt->stats.exits_intr);
 	return 0;
 }
 
@@ -208,7 +235,7 @@ static int dispatch_exit(struct vcpu_thread *vt)
 	if (reason < sizeof(exit_handlers) / sizeof(exit_handlers[0]) &&
 	    exit_handlers[reason] != NULL)
 		return exit_handlers[reason](vt);
-	vt->stats.exits_other++;
+	STAT_INC(vt->stats.exits_other);
 	return handle_failure(vt);
 }
 
@@ -232,12 +259,42 @@ static void pin_vcpu(int id)
 		fprintf(stderr, "khyve: warning: cannot pin vCPU %d to host CPUs %s\n", id, list);
 }
 
+/* On the vCPU's thread, between two KVM_RUNs: answer a pending register read. */
+static void serve_request(struct vcpu_thread *vt)
+{
+	if (!__atomic_load_n(&vt->request_pending, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&request_lock);
+	if (vt->request_pending && request_out != NULL) {
+		request_rc = 0;
+		if (vm_vcpu_get_regs(&vt->vcpu, &request_out->regs) < 0 ||
+		    vm_vcpu_get_sregs(&vt->vcpu, &request_out->sregs) < 0)
+			request_rc = -errno;
+		request_done = true;
+		pthread_cond_broadcast(&request_done_cond);
+	}
+	__atomic_store_n(&vt->request_pending, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&request_lock);
+}
+
+/*
+ * After a kick, clear immediate_exit before looking at why we were kicked:
+ * a kick that lands after the clear leaves it set again, and one that landed
+ * before has its reason visible to the loads that follow (seq_cst).
+ */
+static void take_kick(struct vcpu_thread *vt)
+{
+	if (__atomic_load_n(&vt->vcpu.run->immediate_exit, __ATOMIC_RELAXED))
+		__atomic_store_n(&vt->vcpu.run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 static void *vcpu_loop(void *arg)
 {
 	struct vcpu_thread *vt = arg;
 	sigset_t kick;
 	char name[16];
 
+	__atomic_store_n(&vt->tid, gettid(), __ATOMIC_RELAXED);
 	snprintf(name, sizeof(name), "vcpu%d", vt->vcpu.id);
 	pthread_setname_np(pthread_self(), name);
 	pin_vcpu(vt->vcpu.id);
@@ -245,8 +302,14 @@ static void *vcpu_loop(void *arg)
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
-	while (!vm_exit_requested()) {
-		int rc = vm_vcpu_run(&vt->vcpu);
+	for (;;) {
+		int rc;
+
+		take_kick(vt);
+		if (vm_exit_requested())
+			break;
+		serve_request(vt);
+		rc = vm_vcpu_run(&vt->vcpu);
 
 		if (rc == -EINTR || rc == -EAGAIN)
 			continue;
@@ -281,9 +344,20 @@ static void install_kick_handler(void)
 	pthread_sigmask(SIG_BLOCK, &kick, NULL);
 }
 
+static void init_request_cond(void)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&request_done_cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 enum vm_exit_code vm_run(struct vmctx *ctx)
 {
 	install_kick_handler();
+	init_request_cond();
 	for (int i = 0; i < nvcpus; i++) {
 		if (pthread_create(&vcpus[i].thread, NULL, vcpu_loop, &vcpus[i]) != 0) {
 			fprintf(stderr, "khyve: cannot start vCPU %d thread\n", i);
@@ -310,4 +384,65 @@ void vm_total_stats(struct vcpu_stats *total)
 		total->exits_intr += vcpus[i].stats.exits_intr;
 		total->exits_other += vcpus[i].stats.exits_other;
 	}
+}
+
+int vm_vcpu_stats(int id, struct vcpu_stats *out)
+{
+	const struct vcpu_stats *st;
+
+	if (id < 0 || id >= nvcpus)
+		return -1;
+	st = &vcpus[id].stats;
+	out->exits_io = __atomic_load_n(&st->exits_io, __ATOMIC_RELAXED);
+	out->exits_mmio = __atomic_load_n(&st->exits_mmio, __ATOMIC_RELAXED);
+	out->exits_intr = __atomic_load_n(&st->exits_intr, __ATOMIC_RELAXED);
+	out->exits_other = __atomic_load_n(&st->exits_other, __ATOMIC_RELAXED);
+	return 0;
+}
+
+pid_t vm_vcpu_tid(int id)
+{
+	return id >= 0 && id < nvcpus ? __atomic_load_n(&vcpus[id].tid, __ATOMIC_RELAXED) : 0;
+}
+
+static struct timespec deadline_after_ms(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+int vm_vcpu_read_regs(int id, struct vcpu_regs *out, int timeout_ms)
+{
+	struct timespec deadline = deadline_after_ms(timeout_ms);
+	struct vcpu_thread *vt;
+	int rc;
+
+	if (id < 0 || id >= nvcpus || !vcpus[id].started)
+		return -ENOENT;
+	vt = &vcpus[id];
+	pthread_mutex_lock(&request_lock);
+	request_out = out;
+	request_done = false;
+	__atomic_store_n(&vt->request_pending, true, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&request_lock);
+	kick_vcpu(vt);
+
+	pthread_mutex_lock(&request_lock);
+	while (!request_done)
+		if (pthread_cond_timedwait(&request_done_cond, &request_lock, &deadline) == ETIMEDOUT)
+			break;
+	rc = request_done ? request_rc : -ETIMEDOUT;
+	/* Withdraw the request so a late vCPU does not write into *out. */
+	request_out = NULL;
+	__atomic_store_n(&vt->request_pending, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&request_lock);
+	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/vmmapi.h"
 
@@ -48,5 +49,27 @@ int vm_vcpu_count(void);
 enum vm_exit_code vm_run(struct vmctx *ctx);
 /* Exits of every vCPU added up (valid once vm_run() returned). */
 void vm_total_stats(struct vcpu_stats *total);
+
+/* ---- for the control socket (main thread, while vm_run() dispatches) ---- */
+
+/* One vCPU's exit counts so far: 0, or -1 if there is no such vCPU. */
+int vm_vcpu_stats(int id, struct vcpu_stats *out);
+/* The vCPU thread's Linux thread ID (for its CPU and guest times in /proc), 0 if not started. */
+pid_t vm_vcpu_tid(int id);
+
+struct vcpu_regs {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+};
+
+/*
+ * Read a vCPU's registers. KVM vCPU ioctls block while that vCPU is in
+ * KVM_RUN, so the request is posted to the vCPU's thread, which is kicked
+ * out of the guest (a halted vCPU too) and reads them between two KVM_RUNs.
+ * Waits at most timeout_ms. Returns 0, -ENOENT (no such vCPU), -ETIMEDOUT
+ * (the vCPU did not answer: stopping, or stuck in a device model) or the
+ * ioctl's -errno. One request at a time: call from the main thread only.
+ */
+int vm_vcpu_read_regs(int id, struct vcpu_regs *out, int timeout_ms);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/control.h"
 #include "core/inout.h"
 #include "core/mevent.h"
 #include "core/options.h"
@@ -211,10 +212,16 @@ static uint64_t install_acpi(const struct cpu_topology *topo)
 	return ACPI_TABLES_ADDR;
 }
 
+static void press_power_button(void)
+{
+	control_note_stopping();
+	acpi_pm_power_button(ctx);
+}
+
 static void on_sigterm(int signo, enum ev_type type, void *arg)
 {
 	/* bhyve(8): SIGTERM presses the ACPI power button; the guest shuts down cleanly. */
-	acpi_pm_power_button(ctx);
+	press_power_button();
 }
 
 static void on_fatal_signal(int signo, enum ev_type type, void *arg)
@@ -302,6 +309,10 @@ int main(int argc, char **argv)
 		die();
 	}
 	setup_signals();
+	/* Served once the VM runs; a client connecting earlier waits in the backlog. */
+	if (control_start(&(struct control_params){ .name = name, .memory = mem,
+						   .power_button = press_power_button }) < 0)
+		die();
 	open_vm(mem);
 	trace_phase("vm-created");
 	setup_vcpus(&topo);
