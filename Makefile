@@ -22,7 +22,9 @@ LIB_SRCS = $(wildcard src/lib/*.c src/core/*.c src/x86/*.c src/hw/*.c src/pci/*.
 	src/virtio/*.c src/block/*.c src/net/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 KHYVE_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard src/khyve/*.c))
-KHYVECTL_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard src/khyvectl/*.c))
+# khyvectl shares the registry's paths and the control protocol's JSON with khyve.
+KHYVECTL_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard src/khyvectl/*.c) \
+	src/core/config.c src/core/json.c src/core/registry.c)
 
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(SAN)/tests/%)
@@ -36,7 +38,7 @@ $(B)/khyve: $(KHYVE_OBJS) $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/khyvectl: $(KHYVECTL_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ -lpthread
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
