@@ -116,6 +116,8 @@ cp "$TB_ROOT/tests/e2e/lib.sh" "$fresh/e2e/"
 cp -r "$TB_ROOT/tests/e2e/scenarios" "$TB_ROOT/tests/e2e/interactive" "$fresh/e2e/"
 if [ -x "$KHYVE" ]; then
 	tb_add_elf "$fresh" "$KHYVE" /khyve/khyve
+	# khyvectl next to khyve, where the khyvectl-* scenarios look for it.
+	if [ -x "$(dirname "$KHYVE")/khyvectl" ]; then tb_add_elf "$fresh" "$(dirname "$KHYVE")/khyvectl" /khyve/khyvectl; fi
 else
 	tb_log "warning: no khyve binary at $KHYVE"
 fi
