@@ -258,7 +258,7 @@ static void print_vcpu_stats(const struct json_value *vcpu)
 	printf("vcpu%" PRId64 " stats:\n", get_int(vcpu, "cpu"));
 	print_stat("  port I/O exits handled by khyve", vcpu, "exits_io");
 	print_stat("  MMIO exits handled by khyve", vcpu, "exits_mmio");
-	print_stat("  KVM_RUN interrupted (signals, kicks)", vcpu, "exits_intr");
+	print_stat("  interrupt exits (KVM_EXIT_INTR, IRQ window)", vcpu, "exits_intr");
 	print_stat("  other exits", vcpu, "exits_other");
 	print_stat("  CPU time of the vCPU thread (ms)", vcpu, "cpu_time_ms");
 	print_stat("    of which in the guest (ms)", vcpu, "guest_time_ms");
