@@ -250,7 +250,7 @@ static void print_regs(const struct request *r, const struct json_value *reply, 
 static void print_stat(const char *what, const struct json_value *vcpu, const char *key)
 {
 	if (json_get(vcpu, key) != NULL)
-		printf("%-44s%" PRId64 "\n", what, get_int(vcpu, key));
+		printf("%-48s%" PRId64 "\n", what, get_int(vcpu, key));
 }
 
 static void print_vcpu_stats(const struct json_value *vcpu)
