@@ -39,6 +39,7 @@ static int nclients;
 static struct control_conn *conns;
 static int listen_fd = -1;
 static struct mevent *listen_ev;
+static void (*describe_consoles)(struct json_out *o);
 
 void control_configure(const struct control_params *p)
 {
@@ -50,6 +51,11 @@ void control_configure(const struct control_params *p)
 void control_note_stopping(void)
 {
 	stopping = true;
+}
+
+void control_set_consoles(void (*describe)(struct json_out *o))
+{
+	describe_consoles = describe;
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -104,6 +110,10 @@ static char *reply_info(void)
 	json_u64(&o, "memory", params.memory);
 	json_u64(&o, "uptime_ms", uptime_ms());
 	json_string(&o, "state", stopping ? "stopping" : "running");
+	json_begin_array(&o, "consoles");
+	if (describe_consoles != NULL)
+		describe_consoles(&o);
+	json_end_array(&o);
 	return finish_reply(&o);
 }
 

@@ -50,6 +50,14 @@ void control_configure(const struct control_params *params);
 /* The guest was asked to power off (SIGTERM): "state" becomes "stopping". */
 void control_note_stopping(void);
 
+struct json_out;
+/*
+ * Who lists the COM ports for "info" (its "consoles" array): the UART glue,
+ * which emits one object per port ({"port":"com1","type":"nmdm",...}).
+ * NULL: none. Called on the event loop's thread.
+ */
+void control_set_consoles(void (*describe)(struct json_out *o));
+
 /*
  * One request line (without its newline) to its reply line (with the
  * newline; caller frees) and the action to take once the reply is sent.

@@ -1,13 +1,18 @@
 /*
  * COM1-COM4: the 16550 model (uart_emul.c) on its legacy port and ISA IRQ,
  * connected to a host backend named by lpc.comN.path:
- *   stdio        the terminal khyve runs in (raw mode while the VM runs)
- *   /dev/...     an existing terminal device (e.g. a pty slave)
+ *   stdio          the terminal khyve runs in (raw mode while the VM runs)
+ *   /dev/nmdmNA    a pty pair users attach to and detach from (console.c)
+ *   socket,PATH    a unix socket server, one client at a time (console.c)
+ *   tcp=IP:PORT    the same on TCP (console.c)
+ *   /dev/...       an existing terminal device (e.g. a pty slave)
  *
- * No byte is lost in either direction: guest output is written out before the
- * THR write completes; host input waits in a buffer here, and the backend is
- * only read while that buffer has room, so a slow guest back-pressures the
- * host side instead of overrunning its FIFO.
+ * stdio and devices lose no byte: guest output is written out before the THR
+ * write completes. The attachable consoles never make the guest wait: what
+ * nobody reads waits in console.c's ring, the oldest dropped. In the other
+ * direction host input waits in a buffer here, and the backend is only read
+ * while that buffer has room, so a slow guest back-pressures the host side
+ * instead of overrunning its FIFO.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +25,10 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/control.h"
 #include "core/inout.h"
 #include "core/mevent.h"
+#include "hw/console.h"
 #include "hw/isa_irq.h"
 #include "hw/platform.h"
 #include "hw/uart_emul.h"
@@ -38,6 +45,8 @@ struct com_port {
 	struct vmctx *ctx;
 	struct uart_emul *emul;
 	pthread_mutex_t lock;
+	const char *path;     /* lpc.comN.path */
+	struct console *con;  /* an attachable console; else in_fd/out_fd */
 	int in_fd, out_fd;
 	struct mevent *rx_ev;
 	bool rx_ev_enabled, rx_eof;
@@ -84,7 +93,10 @@ static void com_tx_byte(void *arg, uint8_t byte)
 {
 	struct com_port *cp = arg;
 
-	write_all(cp->out_fd, &byte, 1);
+	if (cp->con != NULL)
+		console_write(cp->con, &byte, 1);
+	else
+		write_all(cp->out_fd, &byte, 1);
 }
 
 static void com_set_irq(void *arg, bool level)
@@ -133,8 +145,50 @@ static void com_rx_space(void *arg)
 
 	/* Runs inside uart_emul_read(), i.e. with cp->lock held by the port handler. */
 	feed_guest(cp);
-	update_rx_event(cp);
+	if (cp->con != NULL && cp->rx_len < RX_BUF_SIZE)
+		console_input_ready(cp->con);
+	else
+		update_rx_event(cp);
 }
+
+/* The attachable consoles hand over what the user typed (console_ops). */
+static size_t console_room(void *arg)
+{
+	struct com_port *cp = arg;
+	size_t room;
+
+	pthread_mutex_lock(&cp->lock);
+	room = RX_BUF_SIZE - cp->rx_len;
+	pthread_mutex_unlock(&cp->lock);
+	return room;
+}
+
+static void console_input(void *arg, const uint8_t *buf, size_t len)
+{
+	struct com_port *cp = arg;
+
+	pthread_mutex_lock(&cp->lock);
+	while (len > 0 && cp->rx_len < RX_BUF_SIZE) {
+		size_t tail = (cp->rx_head + cp->rx_len) % RX_BUF_SIZE;
+		size_t chunk = RX_BUF_SIZE - tail;
+
+		if (chunk > len)
+			chunk = len;
+		if (chunk > RX_BUF_SIZE - cp->rx_len)
+			chunk = RX_BUF_SIZE - cp->rx_len;
+		memcpy(cp->rx_buf + tail, buf, chunk);
+		cp->rx_len += chunk;
+		buf += chunk;
+		len -= chunk;
+	}
+	feed_guest(cp);
+	pthread_mutex_unlock(&cp->lock);
+}
+
+static const struct console_ops com_console_ops = {
+	.input_room = console_room,
+	.input = console_input,
+};
 
 static void com_backend_readable(int fd, enum ev_type type, void *arg)
 {
@@ -212,11 +266,9 @@ static int open_backend(struct com_port *cp, const char *path)
 		cp->out_fd = STDOUT_FILENO;
 		return make_raw(cp, STDIN_FILENO);
 	}
-	if (strncmp(path, "/dev/nmdm", 9) == 0 || strncmp(path, "tcp=", 4) == 0 ||
-	    strncmp(path, "socket", 6) == 0) {
-		fprintf(stderr, "khyve: lpc.%s.path=%s: nmdm and socket consoles are not "
-			"implemented yet\n", cp->name, path);
-		return -1;
+	if (console_spec_matches(path)) {
+		cp->con = console_open(cp->name, path, &com_console_ops, cp);
+		return cp->con != NULL ? 0 : -1;
 	}
 	cp->in_fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (cp->in_fd < 0) {
@@ -241,22 +293,46 @@ static int com_port_init(struct vmctx *ctx, struct com_port *cp, const char *pat
 
 	cp->ctx = ctx;
 	cp->tty_fd = -1;
+	cp->path = path;
 	pthread_mutex_init(&cp->lock, NULL);
-	if (open_backend(cp, path) < 0)
-		return -1;
+	/* The model first: a console may hand over input as soon as it exists. */
 	cp->emul = uart_emul_create(&com_ops, cp);
 	if (cp->emul == NULL || register_inout(&iop) < 0) {
 		fprintf(stderr, "khyve: %s: cannot set up the UART\n", cp->name);
 		return -1;
 	}
+	if (open_backend(cp, path) < 0)
+		return -1;
+	cp->active = true;
+	if (cp->con != NULL)
+		return 0; /* it reads its clients itself */
 	cp->rx_ev = mevent_add(cp->in_fd, EVF_READ, com_backend_readable, cp);
 	if (cp->rx_ev == NULL) {
 		/* Regular files and /dev/null can't be polled: treat as no input. */
 		cp->rx_eof = true;
 	}
 	cp->rx_ev_enabled = cp->rx_ev != NULL;
-	cp->active = true;
 	return 0;
+}
+
+/* The control socket's "info": one object per COM port. */
+static void describe_consoles(struct json_out *o)
+{
+	for (int i = 0; i < NCOM; i++) {
+		struct com_port *cp = &coms[i];
+
+		if (!cp->active)
+			continue;
+		json_begin_object(o, NULL);
+		json_string(o, "port", cp->name);
+		if (cp->con != NULL) {
+			console_describe(cp->con, o);
+		} else {
+			json_string(o, "type", strcmp(cp->path, "stdio") == 0 ? "stdio" : "device");
+			json_string(o, "path", cp->path);
+		}
+		json_end_object(o);
+	}
 }
 
 static int uart_lpc_init(struct vmctx *ctx)
@@ -271,6 +347,7 @@ static int uart_lpc_init(struct vmctx *ctx)
 		if (path != NULL && com_port_init(ctx, &coms[i], path) < 0)
 			return -1;
 	}
+	control_set_consoles(describe_consoles);
 	return 0;
 }
 
@@ -287,10 +364,13 @@ static void uart_lpc_acpi(struct acpi_config *cfg)
 	}
 }
 
-/* Give the user their terminal back, on every way out of khyve. */
+/* Give the user their terminal back and remove console names, on every way out of khyve. */
 static void uart_lpc_cleanup(void)
 {
+	control_set_consoles(NULL);
 	for (int i = 0; i < NCOM; i++) {
+		console_close(coms[i].con);
+		coms[i].con = NULL;
 		if (coms[i].tty_saved) {
 			tcsetattr(coms[i].tty_fd, TCSANOW, &coms[i].saved_tio);
 			coms[i].tty_saved = false;
