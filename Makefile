@@ -11,7 +11,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 KH_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -MMD -MP $(CFLAGS)
-LDLIBS = -lpthread -llzma -luring -lslirp -lmd
+LDLIBS = -lpthread -ldl -llzma -luring -lmd
 
 B = build
 SAN = $(B)/asan

@@ -13,10 +13,15 @@
  * its own mutex and an eventfd tells the main loop (mevent -> rx_ready).
  * Lock order: lock, then fifo_lock.
  *
+ * libslirp is loaded with dlopen() when the first slirp NIC opens: it pulls
+ * in GLib and PCRE2, which would otherwise be mapped into, and relocated by,
+ * every khyve process -- most of which never use slirp.
+ *
  * SIGPIPE: a host peer closing while libslirp writes must not kill us, and
  * we do not count on libslirp passing MSG_NOSIGNAL: khyve ignores SIGPIPE
  * process-wide, and this thread blocks every signal anyway.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,6 +39,57 @@
 #include "core/config.h"
 #include "core/mevent.h"
 #include "net/net_backend_impl.h"
+
+#define LIBSLIRP_SONAME "libslirp.so.0"
+
+/* The libslirp entry points khyve uses, resolved at the first slirp NIC. */
+static struct {
+	bool loaded;
+	Slirp *(*new)(const SlirpConfig *cfg, const SlirpCb *callbacks, void *opaque);
+	void (*cleanup)(Slirp *slirp);
+	void (*input)(Slirp *slirp, const uint8_t *pkt, int pkt_len);
+	int (*add_hostfwd)(Slirp *slirp, int is_udp, struct in_addr host_addr, int host_port,
+			   struct in_addr guest_addr, int guest_port);
+	void (*pollfds_fill)(Slirp *slirp, uint32_t *timeout, SlirpAddPollCb add_poll,
+			     void *opaque);
+	void (*pollfds_poll)(Slirp *slirp, int select_error, SlirpGetREventsCb get_revents,
+			     void *opaque);
+} lib;
+
+static bool resolve(void *h, const char *sym, void *fnp)
+{
+	void *f = dlsym(h, sym);
+
+	memcpy(fnp, &f, sizeof(f)); /* object pointer to function pointer, as POSIX allows */
+	return f != NULL;
+}
+
+/* 0, or -1 after one error line. Main thread only (device init). */
+static int load_libslirp(const char *ident, const char *name)
+{
+	void *h;
+
+	if (lib.loaded)
+		return 0;
+	h = dlopen(LIBSLIRP_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		netbe_err(ident, name, "cannot load %s (install Debian's libslirp0): %s",
+			  LIBSLIRP_SONAME, dlerror());
+		return -1;
+	}
+	if (!resolve(h, "slirp_new", &lib.new) || !resolve(h, "slirp_cleanup", &lib.cleanup) ||
+	    !resolve(h, "slirp_input", &lib.input) ||
+	    !resolve(h, "slirp_add_hostfwd", &lib.add_hostfwd) ||
+	    !resolve(h, "slirp_pollfds_fill", &lib.pollfds_fill) ||
+	    !resolve(h, "slirp_pollfds_poll", &lib.pollfds_poll)) {
+		netbe_err(ident, name, "%s lacks a needed function: %s", LIBSLIRP_SONAME,
+			  dlerror());
+		dlclose(h);
+		return -1;
+	}
+	lib.loaded = true; /* kept loaded: the handle lives as long as khyve */
+	return 0;
+}
 
 #define SLIRP_FIFO_FRAMES 256
 #define SLIRP_FIFO_BYTES  (1024 * 1024)
@@ -313,7 +369,7 @@ static void *slirp_thread(void *arg)
 
 		s->npfd = 0;
 		add_pollfd(s, s->wake_fd, POLLIN); /* index 0; the initial capacity holds it */
-		slirp_pollfds_fill(s->slirp, &timeout, cb_add_poll, s);
+		lib.pollfds_fill(s->slirp, &timeout, cb_add_poll, s);
 		pthread_mutex_unlock(&s->lock);
 
 		n = poll(s->pfd, s->npfd, timeout == UINT32_MAX ? -1 : (int)timeout);
@@ -323,7 +379,7 @@ static void *slirp_thread(void *arg)
 		}
 		pthread_mutex_lock(&s->lock);
 		/* After a failed poll() revents mean nothing; slirp then only runs its timers. */
-		slirp_pollfds_poll(s->slirp, n < 0, cb_get_revents, s);
+		lib.pollfds_poll(s->slirp, n < 0, cb_get_revents, s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -442,7 +498,7 @@ static int add_hostfwds(struct slirp_be *s, const char *ident, const char *name,
 			continue;
 		}
 		errno = 0;
-		if (slirp_add_hostfwd(s->slirp, f.udp, f.haddr, f.hport, f.gaddr, f.gport) < 0) {
+		if (lib.add_hostfwd(s->slirp, f.udp, f.haddr, f.hport, f.gaddr, f.gport) < 0) {
 			inet_ntop(AF_INET, &f.haddr, haddr, sizeof(haddr));
 			netbe_err(ident, name, "hostfwd '%s': cannot listen on %s %s:%d: %s", rule,
 				  f.udp ? "udp" : "tcp", haddr, f.hport,
@@ -474,7 +530,7 @@ static Slirp *new_slirp(struct slirp_be *s)
 	inet_pton(AF_INET6, "fec0::", &cfg.vprefix_addr6);
 	inet_pton(AF_INET6, "fec0::2", &cfg.vhost6);
 	inet_pton(AF_INET6, "fec0::3", &cfg.vnameserver6);
-	return slirp_new(&cfg, &slirp_callbacks, s);
+	return lib.new(&cfg, &slirp_callbacks, s);
 }
 
 static void slirp_rx_readable(int fd, enum ev_type type, void *arg)
@@ -493,7 +549,7 @@ static void slirp_close(struct net_backend *be)
 	if (s->mev != NULL)
 		mevent_delete(s->mev);
 	if (s->slirp != NULL)
-		slirp_cleanup(s->slirp); /* frees its timers through cb_timer_free */
+		lib.cleanup(s->slirp); /* frees its timers through cb_timer_free */
 	while (s->timers != NULL)
 		cb_timer_free(s->timers, s);
 	fifo_free(s);
@@ -532,9 +588,12 @@ static struct net_backend *slirp_open(const struct netbe_args *a)
 {
 	const char *name = a->name != NULL ? a->name : "slirp";
 	const char *fwd = get_config_value_node(a->node, "hostfwd");
-	struct slirp_be *s = slirp_alloc();
+	struct slirp_be *s;
 	int err;
 
+	if (load_libslirp(a->ident, name) < 0)
+		return NULL;
+	s = slirp_alloc();
 	if (s == NULL) {
 		netbe_err(a->ident, name, "cannot allocate: %s", strerror(errno));
 		return NULL;
@@ -579,7 +638,7 @@ static ssize_t slirp_send(struct net_backend *be, const struct iovec *iov, int i
 			memcpy(s->txbuf + off, iov[i].iov_base, iov[i].iov_len);
 	}
 	pthread_mutex_lock(&s->lock);
-	slirp_input(s->slirp, pkt, (int)len);
+	lib.input(s->slirp, pkt, (int)len);
 	pthread_mutex_unlock(&s->lock);
 	wake_thread(s);
 	return (ssize_t)len;
