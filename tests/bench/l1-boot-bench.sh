@@ -111,7 +111,8 @@ reap() {
 # khyve's startup trace, relative to T0: " vm_created=S guest_start=S ..."
 trace_phases() {
 	tr -d '\r' <"$1.err" | awk -v t0="$T0" '
-		$1 == "khyve:" && $2 == "trace" && $4 != "start" {
+		# Phase lines are "khyve: trace SECONDS PHASE"; "khyve: trace exits ..." is not one.
+		$1 == "khyve:" && $2 == "trace" && $3 ~ /^[0-9.]+$/ && $4 != "start" {
 			p = $4; gsub("-", "_", p)
 			printf " %s=%.3f", p, $3 - t0
 		}
