@@ -5,6 +5,7 @@
  * run first, then at most one of --destroy, --force-reset, --force-poweroff,
  * after which khyvectl waits for the VM's process to end, so that the name
  * is free again when it returns (as after bhyvectl --destroy).
+ * --console attaches the terminal to a COM port (console.c).
  * Exit status: 0 on success, 1 on any error (one line on stderr).
  */
 #include <dirent.h>
@@ -21,6 +22,7 @@
 #include "core/json.h"
 #include "core/registry.h"
 #include "khyvectl/client.h"
+#include "khyvectl/console.h"
 
 /* Registers in the order --get-all prints them; each also has --get-NAME. */
 static const char *const reg_names[] = {
@@ -31,13 +33,14 @@ static const char *const reg_names[] = {
 #define NREGS (sizeof(reg_names) / sizeof(reg_names[0]))
 
 enum { OPT_VM = 256, OPT_CPU, OPT_DESTROY, OPT_RESET, OPT_POWEROFF, OPT_STATS, OPT_LIST,
-       OPT_ALL, OPT_REG0 };
+       OPT_ALL, OPT_CONSOLE, OPT_REG0 };
 
 struct request {
 	const char *vm;
 	int cpu; /* -1: not given */
 	const char *action; /* protocol command of --destroy/--force-*, or NULL */
-	bool stats, list, all;
+	bool stats, list, all, console;
+	const char *console_port; /* NULL: the first attachable one */
 	bool regs[NREGS];
 };
 
@@ -45,6 +48,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: khyvectl --vm=NAME [--cpu=N] [--get-stats] [--get-all] [--get-REG ...]\n"
 		   "                [--destroy | --force-reset | --force-poweroff]\n"
+		   "       khyvectl --vm=NAME --console [comN]    (~. detaches)\n"
 		   "       khyvectl --list\n"
 		   "REG: rip rsp rflags rax..r15 cr0 cr2 cr3 cr4 cr8 efer cs ds es fs gs ss tr\n"
 		   "     fs_base gs_base gdtr_base idtr_base\n");
@@ -77,6 +81,7 @@ static struct option *long_options(void)
 		{ "get-stats", no_argument, NULL, OPT_STATS },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "get-all", no_argument, NULL, OPT_ALL },
+		{ "console", optional_argument, NULL, OPT_CONSOLE },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	size_t n = 0;
@@ -108,6 +113,13 @@ static int parse_cpu(const char *s)
 	return (int)v;
 }
 
+static const char *check_port(const char *port)
+{
+	if (strlen(port) != 4 || strncmp(port, "com", 3) != 0 || port[3] < '1' || port[3] > '4')
+		die("--console %s: a COM port is com1, com2, com3 or com4", port);
+	return port;
+}
+
 static void parse_args(int argc, char **argv, struct request *r)
 {
 	struct option *opts = long_options();
@@ -125,6 +137,10 @@ static void parse_args(int argc, char **argv, struct request *r)
 		case OPT_STATS: r->stats = true; break;
 		case OPT_LIST: r->list = true; break;
 		case OPT_ALL: r->all = true; break;
+		case OPT_CONSOLE:
+			r->console = true;
+			r->console_port = optarg != NULL ? check_port(optarg) : NULL;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default:
 			if (c >= OPT_REG0 && c < OPT_REG0 + (int)NREGS) {
@@ -135,6 +151,9 @@ static void parse_args(int argc, char **argv, struct request *r)
 			exit(1);
 		}
 	}
+	/* "--console com2" as well as "--console=com2". */
+	if (r->console && r->console_port == NULL && optind < argc && strncmp(argv[optind], "com", 3) == 0)
+		r->console_port = check_port(argv[optind++]);
 	if (optind < argc)
 		die("unexpected argument '%s' (the VM is named with --vm=NAME)", argv[optind]);
 }
@@ -327,13 +346,19 @@ int main(int argc, char **argv)
 	config_init(); /* registry_rundir() reads the (empty) config first */
 	parse_args(argc, argv, &r);
 	if (r.list) {
-		if (r.vm != NULL || r.action != NULL || r.stats || wants_regs(&r))
+		if (r.vm != NULL || r.action != NULL || r.stats || wants_regs(&r) || r.console)
 			die("--list takes no other option");
 		return list_vms();
 	}
 	if (r.vm == NULL) {
 		usage(stderr);
 		return 1;
+	}
+	if (r.console) {
+		if (r.action != NULL || r.stats || wants_regs(&r))
+			die("--console takes no other option than --vm");
+		check_name(r.vm);
+		return ctl_console(r.vm, r.console_port);
 	}
 	if (r.action == NULL && !r.stats && !wants_regs(&r))
 		die("nothing to do for VM '%s' (see khyvectl -h)", r.vm);
