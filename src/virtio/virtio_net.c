@@ -154,8 +154,8 @@ static bool rx_room(struct net_softc *sc)
 	for (;;) {
 		if (mergeable(sc) ? sc->res_capacity >= need : sc->res_count > 0)
 			return true;
-		if (sc->res_count == NET_QUEUE_SIZE)
-			return true; /* the whole ring: as much as the guest can give */
+		if (sc->res_count >= vq->size)
+			return true; /* the whole ring (of the size the driver chose): all it can give */
 		int rc = reserve_one(sc);
 
 		if (rc < 0) {
