@@ -82,6 +82,7 @@ struct net_softc {
 	struct virtio_softc vs;
 	struct net_backend *be;
 	struct net_config cfg;
+	uint8_t mac[6];              /* mac= or the default: cfg.mac again at reset */
 	bool vnet_hdr;               /* backend frames carry the header */
 	bool rx_on;                  /* backend notifications enabled */
 	struct virtio_devops ops;
@@ -417,6 +418,8 @@ static bool net_reset(struct virtio_softc *vs)
 	struct net_softc *sc = (struct net_softc *)vs;
 
 	rx_backend(sc, false);
+	/* MAC_ADDR_SET lasts until reset: the next driver (kexec...) finds the NIC's own. */
+	memcpy(sc->cfg.mac, sc->mac, sizeof(sc->mac));
 	sc->res_head = sc->res_count = 0;
 	sc->res_capacity = 0;
 	return true;
@@ -452,6 +455,7 @@ static int net_config(struct net_softc *sc, struct pci_devinst *pi, const struct
 	}
 	if (mac == NULL)
 		netbe_default_mac(name ? name : "", pi->slot, pi->func, sc->cfg.mac);
+	memcpy(sc->mac, sc->cfg.mac, sizeof(sc->mac));
 	if (mtu != NULL) {
 		if (config_parse_int(mtu, &v) < 0 || v < 68 || v > 65535 - ETH_OVERHEAD) {
 			fprintf(stderr, "khyve: %s: invalid MTU '%s' (68 to 65517)\n", pi->ident, mtu);
