@@ -236,8 +236,11 @@ static void rx_process(struct net_softc *sc)
 	uint8_t *buf = sc->vnet_hdr ? sc->frame : sc->frame + NET_HDR_LEN;
 	int frames = 0;
 
-	if (!virtio_driver_ok(&sc->vs))
+	if (!virtio_driver_ok(&sc->vs)) {
+		/* Broken (NEEDS_RESET): a level-triggered tap would call us back forever. */
+		rx_backend(sc, false);
 		return;
+	}
 	while (frames < NET_RX_BATCH) {
 		if (!rx_room(sc)) {
 			rx_backend(sc, false); /* until the guest kicks the receive queue */
