@@ -260,6 +260,13 @@ static void rx_process(struct net_softc *sc)
 		rx_deliver(sc, sc->frame, (size_t)n);
 		frames++;
 	}
+	/*
+	 * Yielding with frames maybe left: ask to be called again. slirp signals
+	 * only when its queue turns non-empty, so otherwise they would wait for
+	 * the next guest kick (with EVENT_IDX perhaps never).
+	 */
+	if (frames == NET_RX_BATCH)
+		netbe_rx_enable(sc->be, true);
 	virtio_queue_done(&sc->vs, NET_RXQ);
 }
 
