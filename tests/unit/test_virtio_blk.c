@@ -3,7 +3,8 @@
  * virtio_pci.c), driven end to end as a guest driver would: capabilities,
  * status handshake, feature negotiation, queue set-up in fake guest RAM,
  * requests through the ring, kicks through the notify address, completions
- * from io_uring, MSI-X or INTx + ISR. Half the tests behave like Linux; the
+ * from io_uring, MSI-X or INTx + ISR (the driver itself is virtio_driver.h,
+ * shared with test_virtio_net.c). Half the tests behave like Linux; the
  * other half like a hostile guest (malformed chains, out-of-range sectors,
  * bad flags, bad queue sizes) and check the device fails safe: an error
  * status, or DEVICE_NEEDS_RESET, never a crash or a touched image.
@@ -14,52 +15,20 @@
  * vCPU. Each test starts from a freshly reset and re-initialised device and
  * a restored image.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/mem.h"
-#include "core/mevent.h"
-#include "lib/vmmapi.h"
-#include "pci/pci.h"
-#include "virtio/virtio.h"
-#include "virtio/virtio_ring.h"
 
 #include "capture.h"
+#include "virtio_driver.h"
 
 #define RAM_SIZE (4u << 20)
 #define IMG_SIZE (1u << 20)
 #define RO_IMG_SIZE (64u << 10)
 #define SECTOR 512u
 #define SERIAL "KHYVE-UNIT-SERIAL"
-
-/* Common configuration registers (virtio 1.1, 4.1.4.3). */
-#define CC_DFSELECT 0x00
-#define CC_DF 0x04
-#define CC_GFSELECT 0x08
-#define CC_GF 0x0c
-#define CC_MSIX_CONFIG 0x10
-#define CC_NUM_QUEUES 0x12
-#define CC_STATUS 0x14
-#define CC_Q_SELECT 0x16
-#define CC_Q_SIZE 0x18
-#define CC_Q_MSIX 0x1a
-#define CC_Q_ENABLE 0x1c
-#define CC_Q_NOFF 0x1e
-#define CC_Q_DESC 0x20
-#define CC_Q_AVAIL 0x28
-#define CC_Q_USED 0x30
 
 /* virtio-blk (5.2). */
 #define F_SEG_MAX 2
@@ -78,335 +47,47 @@
 #define S_IOERR 1
 #define S_UNSUPP 2
 
-#define BIT(n) (1ull << (n))
-
-static struct vmctx ctx;
 static char *img_path, *ro_path;
-static pthread_t loop_thread;
 
-/* ---- MSI deliveries ------------------------------------------------------- */
-
-static struct {
-	pthread_mutex_t lock;
-	int n;
-	uint64_t addr;
-	uint32_t data;
-} msis = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int record_msi(struct vmctx *c, uint64_t addr, uint32_t data)
-{
-	pthread_mutex_lock(&msis.lock);
-	msis.n++;
-	msis.addr = addr;
-	msis.data = data;
-	pthread_mutex_unlock(&msis.lock);
-	return 0;
-}
-
-static int msi_count(void)
-{
-	int n;
-
-	pthread_mutex_lock(&msis.lock);
-	n = msis.n;
-	pthread_mutex_unlock(&msis.lock);
-	return n;
-}
-
-/* ---- Time ----------------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Poll cond (the event loop thread makes it true) for up to 5 s. */
-#define WAIT_FOR(cond)                                                          \
-	({                                                                      \
-		int __ms = 0;                                                   \
-		while (!(cond) && __ms < 5000) {                                \
-			sleep_ms(1);                                            \
-			__ms++;                                                 \
-		}                                                               \
-		(cond);                                                         \
-	})
-
-/* ---- Guest accesses ------------------------------------------------------- */
-
-static uint64_t mmio_rd(uint64_t gpa, int size)
-{
-	uint64_t v = 0;
-
-	assert_int_equal(emulate_mem(&ctx, false, gpa, size, &v), 0);
-	return size == 8 ? v : v & ((1ull << (8 * size)) - 1);
-}
-
-static void mmio_wr(uint64_t gpa, int size, uint64_t v)
-{
-	assert_int_equal(emulate_mem(&ctx, true, gpa, size, &v), 0);
-}
-
-static void *ram(uint64_t gpa)
-{
-	return ctx.ram + gpa;
-}
-
-static uint32_t cfg_rd(unsigned slot, unsigned off, int bytes)
-{
-	uint32_t v;
-
-	pci_cfg_access(0, (uint8_t)slot, 0, off, bytes, false, &v);
-	return v;
-}
-
-static void cfg_wr(unsigned slot, unsigned off, int bytes, uint32_t v)
-{
-	pci_cfg_access(0, (uint8_t)slot, 0, off, bytes, true, &v);
-}
-
-/* ---- The driver ----------------------------------------------------------- */
+/* ---- The driver (virtio_driver.h) with one queue ----------------------------- */
 
 struct drv {
-	unsigned slot;
+	struct vdev v;
+	struct dq q;
 	uint64_t ring_gpa, buf;     /* this device's part of guest RAM */
-	/* From the capabilities. */
-	uint64_t common, isr, devcfg, notify;
-	uint32_t notify_mult, pcicfg_cap, msix_cap;
-	uint64_t msix_table;
-	/* The queue. */
-	uint16_t qsize;
-	uint64_t desc, avail, used;
-	uint16_t avail_idx, used_seen, next_desc;
 };
 
-static struct drv rw = { .slot = 4, .ring_gpa = 0x10000, .buf = 0x100000 };
-static struct drv ro = { .slot = 5, .ring_gpa = 0x30000, .buf = 0x200000 };
-
-static uint64_t cc_rd(const struct drv *d, unsigned off, int size)
-{
-	return mmio_rd(d->common + off, size);
-}
-
-static void cc_wr(const struct drv *d, unsigned off, int size, uint64_t v)
-{
-	mmio_wr(d->common + off, size, v);
-}
-
-static uint8_t status(const struct drv *d)
-{
-	return (uint8_t)cc_rd(d, CC_STATUS, 1);
-}
-
-static void set_status(const struct drv *d, uint8_t s)
-{
-	cc_wr(d, CC_STATUS, 1, s);
-}
-
-/* Where a virtio structure lives: BAR base + offset from its capability. */
-static uint64_t cap_addr(unsigned slot, unsigned cap)
-{
-	unsigned bar = cfg_rd(slot, cap + 4, 1);
-
-	assert_int_equal(bar, VIRTIO_BAR);
-	return (cfg_rd(slot, PCIR_BAR0 + 4 * bar, 4) & ~0xfu) + cfg_rd(slot, cap + 8, 4);
-}
-
-static void find_caps(struct drv *d)
-{
-	unsigned off = cfg_rd(d->slot, PCIR_CAP_PTR, 1);
-
-	d->common = d->isr = d->devcfg = d->notify = 0;
-	for (int n = 0; off != 0 && n < 48; n++, off = cfg_rd(d->slot, off + 1, 1)) {
-		unsigned id = cfg_rd(d->slot, off, 1);
-
-		if (id == PCIY_MSIX) {
-			d->msix_cap = off;
-			d->msix_table = (cfg_rd(d->slot, PCIR_BAR0 + 4 * VIRTIO_MSIX_BAR, 4) & ~0xfu) +
-					(cfg_rd(d->slot, off + 4, 4) & ~7u);
-			continue;
-		}
-		if (id != PCIY_VENDOR)
-			continue;
-		switch (cfg_rd(d->slot, off + 3, 1)) {
-		case 1:
-			d->common = cap_addr(d->slot, off);
-			break;
-		case 2:
-			d->notify = cap_addr(d->slot, off);
-			d->notify_mult = cfg_rd(d->slot, off + 16, 4);
-			break;
-		case 3:
-			d->isr = cap_addr(d->slot, off);
-			break;
-		case 4:
-			d->devcfg = cap_addr(d->slot, off);
-			break;
-		case 5:
-			d->pcicfg_cap = off;
-			break;
-		}
-	}
-	assert_true(d->common && d->isr && d->devcfg && d->notify && d->pcicfg_cap);
-	assert_int_not_equal(d->msix_cap, 0);
-}
-
-static uint64_t device_features(const struct drv *d)
-{
-	uint64_t f;
-
-	cc_wr(d, CC_DFSELECT, 4, 0);
-	f = cc_rd(d, CC_DF, 4);
-	cc_wr(d, CC_DFSELECT, 4, 1);
-	return f | cc_rd(d, CC_DF, 4) << 32;
-}
-
-static void driver_features(const struct drv *d, uint64_t f)
-{
-	cc_wr(d, CC_GFSELECT, 4, 0);
-	cc_wr(d, CC_GF, 4, (uint32_t)f);
-	cc_wr(d, CC_GFSELECT, 4, 1);
-	cc_wr(d, CC_GF, 4, f >> 32);
-}
-
-/* Reset and wait for it to finish (the spec's "driver MUST wait for 0"). */
-static void drv_reset(struct drv *d)
-{
-	set_status(d, 0);
-	assert_true(WAIT_FOR(status(d) == 0));
-	d->avail_idx = d->used_seen = d->next_desc = 0;
-}
-
-/* Up to FEATURES_OK; returns the status read back. */
-static uint8_t drv_negotiate(struct drv *d, uint64_t features)
-{
-	drv_reset(d);
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	driver_features(d, features);
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-		   VIRTIO_STATUS_FEATURES_OK);
-	return status(d);
-}
+static struct drv rw = { .v.slot = 4, .ring_gpa = 0x10000, .buf = 0x100000 };
+static struct drv ro = { .v.slot = 5, .ring_gpa = 0x30000, .buf = 0x200000 };
 
 static void queue_addrs(struct drv *d, uint16_t qsize)
 {
-	d->qsize = qsize;
-	d->desc = d->ring_gpa;
-	d->avail = d->ring_gpa + 0x4000;
-	d->used = d->ring_gpa + 0x6000;
-	memset(ram(d->ring_gpa), 0, 0x10000);
-}
-
-/* 64-bit registers in 32-bit halves, low first, as Linux writes them. */
-static void wr64(const struct drv *d, unsigned off, uint64_t v)
-{
-	cc_wr(d, off, 4, (uint32_t)v);
-	cc_wr(d, off + 4, 4, v >> 32);
+	dq_layout(&d->q, &d->v, 0, d->ring_gpa, qsize);
 }
 
 static void queue_setup(struct drv *d, uint16_t vector)
 {
-	cc_wr(d, CC_Q_SELECT, 2, 0);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 256);
-	cc_wr(d, CC_Q_SIZE, 2, d->qsize);
-	wr64(d, CC_Q_DESC, d->desc);
-	wr64(d, CC_Q_AVAIL, d->avail);
-	wr64(d, CC_Q_USED, d->used);
-	cc_wr(d, CC_Q_MSIX, 2, vector);
-	cc_wr(d, CC_Q_ENABLE, 2, 1);
+	cc_wr(&d->v, CC_Q_SELECT, 2, 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 256);
+	dq_setup(&d->q, vector);
 }
 
 /* Everything offered but EVENT_IDX (so each completion interrupts). */
 static uint64_t std_features(const struct drv *d)
 {
-	return device_features(d) & ~BIT(VIRTIO_F_EVENT_IDX);
+	return device_features(&d->v) & ~BIT(VIRTIO_F_EVENT_IDX);
 }
 
 static void drv_init(struct drv *d)
 {
 	uint8_t ok = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
 
-	assert_int_equal(drv_negotiate(d, std_features(d)), ok);
+	assert_int_equal(drv_negotiate(&d->v, std_features(d)), ok);
 	queue_addrs(d, 64);
 	queue_setup(d, VIRTIO_NO_VECTOR);
-	assert_int_equal(cc_rd(d, CC_Q_ENABLE, 2), 1);
-	set_status(d, ok | VIRTIO_STATUS_DRIVER_OK);
-	assert_int_equal(status(d), ok | VIRTIO_STATUS_DRIVER_OK);
-}
-
-/* ---- Rings ---------------------------------------------------------------- */
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool w;      /* device writes it */
-};
-
-static struct vring_avail_le *avail(const struct drv *d)
-{
-	return ram(d->avail);
-}
-
-static struct vring_used_le *used(const struct drv *d)
-{
-	return ram(d->used);
-}
-
-static void set_desc(const struct drv *d, uint16_t i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	struct vring_desc_le desc = { addr, len, flags, next };
-
-	memcpy(ram(d->desc + 16ull * i), &desc, sizeof(desc));
-}
-
-/* Make head available (without kicking). */
-static void offer(struct drv *d, uint16_t head)
-{
-	avail(d)->ring[d->avail_idx % d->qsize] = head;
-	d->avail_idx++;
-	__atomic_store_n(&avail(d)->idx, d->avail_idx, __ATOMIC_RELEASE);
-}
-
-/* Chain n segments into consecutive descriptors and make it available. */
-static uint16_t post(struct drv *d, const struct seg *s, unsigned n)
-{
-	uint16_t head = d->next_desc;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)((head + i) % d->qsize);
-		uint16_t next = (uint16_t)((head + i + 1) % d->qsize);
-		uint16_t flags = (s[i].w ? VIRTQ_DESC_F_WRITE : 0) |
-				 (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-
-		set_desc(d, idx, s[i].gpa, s[i].len, flags, next);
-	}
-	d->next_desc = (uint16_t)((head + n) % d->qsize);
-	offer(d, head);
-	return head;
-}
-
-static void kick(const struct drv *d)
-{
-	mmio_wr(d->notify + cc_rd(d, CC_Q_NOFF, 2) * d->notify_mult, 2, 0);
-}
-
-static uint16_t used_idx(const struct drv *d)
-{
-	return __atomic_load_n(&used(d)->idx, __ATOMIC_ACQUIRE);
-}
-
-static bool wait_used(const struct drv *d, unsigned n)
-{
-	return WAIT_FOR(used_idx(d) == (uint16_t)(d->used_seen + n));
-}
-
-/* The next used element. */
-static struct vring_used_elem_le take_used(struct drv *d)
-{
-	return used(d)->ring[d->used_seen++ % d->qsize];
+	assert_int_equal(cc_rd(&d->v, CC_Q_ENABLE, 2), 1);
+	set_status(&d->v, ok | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(status(&d->v), ok | VIRTIO_STATUS_DRIVER_OK);
 }
 
 /* ---- Requests ------------------------------------------------------------- */
@@ -432,10 +113,10 @@ static uint8_t run_chain(struct drv *d, const struct seg *s, unsigned n, uint32_
 	struct vring_used_elem_le e;
 
 	*(uint8_t *)ram(STATUS(d)) = 0xee;
-	head = post(d, s, n);
-	kick(d);
-	assert_true(wait_used(d, 1));
-	e = take_used(d);
+	head = post(&d->q, s, n);
+	kick(&d->q);
+	assert_true(wait_used(&d->q, 1));
+	e = take_used(&d->q);
 	assert_int_equal(e.id, head);
 	if (len)
 		*len = e.len;
@@ -552,12 +233,6 @@ static void image_read(uint64_t off, void *buf, size_t len)
 
 /* ---- Setup ---------------------------------------------------------------- */
 
-static void *loop_main(void *arg)
-{
-	mevent_dispatch();
-	return NULL;
-}
-
 static void set(const char *key, const char *value)
 {
 	assert_int_equal(set_config_value(key, value), 0);
@@ -565,14 +240,9 @@ static void set(const char *key, const char *value)
 
 static int group_setup(void **state)
 {
-	ctx = (struct vmctx){ .vm_fd = -1, .kvm_fd = -1, .lowmem = RAM_SIZE,
-			      .ram_map_len = RAM_SIZE };
-	ctx.ram = aligned_alloc(4096, RAM_SIZE);
-	assert_non_null(ctx.ram);
-	memset(ctx.ram, 0, RAM_SIZE);
+	vd_vm_init(RAM_SIZE);
 	img_path = make_image("khyve-vblk", IMG_SIZE);
 	ro_path = make_image("khyve-vblk-ro", RO_IMG_SIZE);
-	assert_int_equal(mevent_init(), 0);
 	config_init();
 	set("pci.0.0.0.device", "hostbridge");
 	set("pci.0.4.0.device", "virtio-blk");
@@ -582,42 +252,31 @@ static int group_setup(void **state)
 	set("pci.0.5.0.path", ro_path);
 	set("pci.0.5.0.ro", "true");
 	assert_int_equal(pci_init(&ctx), 0);
-	pci_set_msi_sender(record_msi);
-	find_caps(&rw);
-	find_caps(&ro);
-	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
+	find_caps(&rw.v);
+	find_caps(&ro.v);
+	vd_loop_start();
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	mevent_stop();
-	pthread_join(loop_thread, NULL);
+	vd_loop_stop();
 	unlink(img_path);
 	unlink(ro_path);
 	return 0;
-}
-
-static void msix_disable(const struct drv *d)
-{
-	cfg_wr(d->slot, d->msix_cap + 2, 2, 0);
-	for (unsigned v = 0; v < 2; v++)
-		mmio_wr(d->msix_table + 16 * v + 12, 4, 1);
 }
 
 /* Each test: image as created, MSI-X off, both devices freshly initialised. */
 static int setup(void **state)
 {
 	restore_image();
-	msix_disable(&rw);
-	msix_disable(&ro);
+	msix_disable(&rw.v, 2);
+	msix_disable(&ro.v, 2);
 	drv_init(&rw);
 	drv_init(&ro);
-	(void)mmio_rd(rw.isr, 1);
-	(void)mmio_rd(ro.isr, 1);
-	pthread_mutex_lock(&msis.lock);
-	msis.n = 0;
-	pthread_mutex_unlock(&msis.lock);
+	(void)mmio_rd(rw.v.isr, 1);
+	(void)mmio_rd(ro.v.isr, 1);
+	msi_clear();
 	return 0;
 }
 
@@ -625,11 +284,11 @@ static int setup(void **state)
 
 static void test_handshake(void **state)
 {
-	uint64_t f = device_features(&rw), rof = device_features(&ro);
+	uint64_t f = device_features(&rw.v), rof = device_features(&ro.v);
 	struct drv *d = &rw;
 
-	assert_int_equal(cfg_rd(d->slot, 0, 4), 0x10421af4u); /* modern virtio-blk */
-	assert_int_equal(cfg_rd(d->slot, PCIR_SUBDEV, 2), VIRTIO_ID_BLOCK);
+	assert_int_equal(cfg_rd(d->v.slot, 0, 4), 0x10421af4u); /* modern virtio-blk */
+	assert_int_equal(cfg_rd(d->v.slot, PCIR_SUBDEV, 2), VIRTIO_ID_BLOCK);
 	assert_true(f & BIT(VIRTIO_F_VERSION_1));
 	assert_true(f & BIT(F_FLUSH));
 	assert_true(f & BIT(F_BLK_SIZE));
@@ -638,57 +297,57 @@ static void test_handshake(void **state)
 	assert_false(f & BIT(F_RO));
 	assert_true(rof & BIT(F_RO));
 	assert_false(rof & (BIT(F_WRITE_ZEROES) | BIT(F_DISCARD)));
-	cc_wr(d, CC_DFSELECT, 4, 2); /* no feature bits beyond 63 */
-	assert_int_equal(cc_rd(d, CC_DF, 4), 0);
+	cc_wr(&d->v, CC_DFSELECT, 4, 2); /* no feature bits beyond 63 */
+	assert_int_equal(cc_rd(&d->v, CC_DF, 4), 0);
 
 	/* Device config: capacity in sectors, block size, segments. */
-	assert_int_equal(mmio_rd(d->devcfg, 8), IMG_SIZE / SECTOR);
-	assert_int_equal(mmio_rd(d->devcfg + 12, 4), 254);           /* seg_max */
-	assert_int_equal(mmio_rd(d->devcfg + 20, 4), 512);           /* blk_size */
-	assert_int_equal(mmio_rd(ro.devcfg, 8), RO_IMG_SIZE / SECTOR);
+	assert_int_equal(mmio_rd(d->v.devcfg, 8), IMG_SIZE / SECTOR);
+	assert_int_equal(mmio_rd(d->v.devcfg + 12, 4), 254);           /* seg_max */
+	assert_int_equal(mmio_rd(d->v.devcfg + 20, 4), 512);           /* blk_size */
+	assert_int_equal(mmio_rd(ro.v.devcfg, 8), RO_IMG_SIZE / SECTOR);
 
 	/* The handshake drv_init did, step by step, on a fresh reset. */
-	drv_reset(d);
-	assert_int_equal(cc_rd(d, CC_NUM_QUEUES, 2), 1);
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-	assert_int_equal(status(d), VIRTIO_STATUS_ACKNOWLEDGE);
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	driver_features(d, std_features(d));
-	cc_wr(d, CC_GFSELECT, 4, 0);
-	assert_int_equal(cc_rd(d, CC_GF, 4), (uint32_t)std_features(d));
-	set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	drv_reset(&d->v);
+	assert_int_equal(cc_rd(&d->v, CC_NUM_QUEUES, 2), 1);
+	set_status(&d->v, VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(status(&d->v), VIRTIO_STATUS_ACKNOWLEDGE);
+	set_status(&d->v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	driver_features(&d->v, std_features(d));
+	cc_wr(&d->v, CC_GFSELECT, 4, 0);
+	assert_int_equal(cc_rd(&d->v, CC_GF, 4), (uint32_t)std_features(d));
+	set_status(&d->v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 		   VIRTIO_STATUS_FEATURES_OK);
-	assert_true(status(d) & VIRTIO_STATUS_FEATURES_OK);
+	assert_true(status(&d->v) & VIRTIO_STATUS_FEATURES_OK);
 	/* Feature bits are frozen after FEATURES_OK. */
-	driver_features(d, 0);
-	cc_wr(d, CC_GFSELECT, 4, 1);
-	assert_int_equal(cc_rd(d, CC_GF, 4), 1); /* VERSION_1 still there */
+	driver_features(&d->v, 0);
+	cc_wr(&d->v, CC_GFSELECT, 4, 1);
+	assert_int_equal(cc_rd(&d->v, CC_GF, 4), 1); /* VERSION_1 still there */
 	/* Only queue 0 exists. */
-	cc_wr(d, CC_Q_SELECT, 2, 1);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 0);
-	cc_wr(d, CC_Q_SIZE, 2, 16); /* ignored, no crash */
-	cc_wr(d, CC_Q_ENABLE, 2, 1);
+	cc_wr(&d->v, CC_Q_SELECT, 2, 1);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 0);
+	cc_wr(&d->v, CC_Q_SIZE, 2, 16); /* ignored, no crash */
+	cc_wr(&d->v, CC_Q_ENABLE, 2, 1);
 	queue_addrs(d, 128);
 	queue_setup(d, VIRTIO_NO_VECTOR);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 128);
-	assert_int_equal(cc_rd(d, CC_Q_NOFF, 2), 0);
-	assert_int_equal(cc_rd(d, CC_Q_DESC, 4), (uint32_t)d->desc);
-	assert_int_equal(cc_rd(d, CC_Q_USED + 4, 4), 0);
-	assert_int_equal(cc_rd(d, CC_Q_ENABLE, 2), 1);
-	set_status(d, 0x0f);
-	assert_int_equal(status(d), 0x0f);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 128);
+	assert_int_equal(cc_rd(&d->v, CC_Q_NOFF, 2), 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_DESC, 4), (uint32_t)d->q.desc);
+	assert_int_equal(cc_rd(&d->v, CC_Q_USED + 4, 4), 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_ENABLE, 2), 1);
+	set_status(&d->v, 0x0f);
+	assert_int_equal(status(&d->v), 0x0f);
 	assert_int_equal(rd(d, 0, SECTOR, NULL), S_OK);
 
 	/* The PCI-config window (VIRTIO_PCI_CAP_PCI_CFG) reaches the same registers. */
-	cfg_wr(d->slot, d->pcicfg_cap + 4, 1, VIRTIO_BAR);
-	cfg_wr(d->slot, d->pcicfg_cap + 8, 4, CC_NUM_QUEUES);
-	cfg_wr(d->slot, d->pcicfg_cap + 12, 4, 2);
-	assert_int_equal(cfg_rd(d->slot, d->pcicfg_cap + 16, 4) & 0xffff, 1);
-	cfg_wr(d->slot, d->pcicfg_cap + 8, 4, 0x7ffffff0u); /* far outside BAR 4 */
-	cfg_wr(d->slot, d->pcicfg_cap + 12, 4, 4);
-	(void)cfg_rd(d->slot, d->pcicfg_cap + 16, 4);
-	cfg_wr(d->slot, d->pcicfg_cap + 16, 4, 0);
-	assert_int_equal(status(d), 0x0f);
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 4, 1, VIRTIO_BAR);
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 8, 4, CC_NUM_QUEUES);
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 12, 4, 2);
+	assert_int_equal(cfg_rd(d->v.slot, d->v.pcicfg_cap + 16, 4) & 0xffff, 1);
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 8, 4, 0x7ffffff0u); /* far outside BAR 4 */
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 12, 4, 4);
+	(void)cfg_rd(d->v.slot, d->v.pcicfg_cap + 16, 4);
+	cfg_wr(d->v.slot, d->v.pcicfg_cap + 16, 4, 0);
+	assert_int_equal(status(&d->v), 0x0f);
 }
 
 static void test_features_refused(void **state)
@@ -697,21 +356,21 @@ static void test_features_refused(void **state)
 	uint64_t f = std_features(&rw);
 
 	/* A feature the device did not offer. */
-	assert_int_equal(drv_negotiate(&rw, f | BIT(20)), ad);
-	assert_int_equal(drv_negotiate(&rw, f | BIT(63)), ad);
+	assert_int_equal(drv_negotiate(&rw.v, f | BIT(20)), ad);
+	assert_int_equal(drv_negotiate(&rw.v, f | BIT(63)), ad);
 	/* No VERSION_1: a legacy driver on a modern-only device. */
-	assert_int_equal(drv_negotiate(&rw, f & ~BIT(VIRTIO_F_VERSION_1)), ad);
-	assert_int_equal(drv_negotiate(&rw, 0), ad);
+	assert_int_equal(drv_negotiate(&rw.v, f & ~BIT(VIRTIO_F_VERSION_1)), ad);
+	assert_int_equal(drv_negotiate(&rw.v, 0), ad);
 	/* Read-only device: no write-zeroes to accept. */
-	assert_int_equal(drv_negotiate(&ro, std_features(&ro) | BIT(F_WRITE_ZEROES)), ad);
+	assert_int_equal(drv_negotiate(&ro.v, std_features(&ro) | BIT(F_WRITE_ZEROES)), ad);
 	/* Asking again with a subset works without a reset. */
-	driver_features(&rw, BIT(VIRTIO_F_VERSION_1));
-	set_status(&rw, ad | VIRTIO_STATUS_FEATURES_OK);
-	assert_int_equal(status(&rw), ad | VIRTIO_STATUS_FEATURES_OK);
+	driver_features(&rw.v, BIT(VIRTIO_F_VERSION_1));
+	set_status(&rw.v, ad | VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(status(&rw.v), ad | VIRTIO_STATUS_FEATURES_OK);
 	/* Just VERSION_1 is a complete driver; reads still work. */
 	queue_addrs(&rw, 64);
 	queue_setup(&rw, VIRTIO_NO_VECTOR);
-	set_status(&rw, ad | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	set_status(&rw.v, ad | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(rd(&rw, 1, SECTOR, NULL), S_OK);
 	/* Without FLUSH negotiated, a flush is still harmless. */
 	assert_int_equal(request(&rw, T_FLUSH, 0, 0, 0, false, NULL), S_OK);
@@ -809,7 +468,7 @@ static void test_out_of_range(void **state)
 	assert_int_equal(wr(&rw, 0, 100, NULL), S_IOERR);
 	assert_int_equal(rd(&rw, 0, SECTOR + 1, NULL), S_IOERR);
 	assert_true(image_is_pattern(img_path, 0, IMG_SIZE));
-	assert_false(status(&rw) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(status(&rw.v) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static void test_unknown_type(void **state)
@@ -891,12 +550,12 @@ static void test_many_in_flight(void **state)
 
 		put_hdr(d, hdr, T_IN, 8 * i);
 		*(uint8_t *)ram(hdr + 16) = 0xee;
-		heads[i] = post(d, s, 3);
+		heads[i] = post(&d->q, s, 3);
 	}
-	kick(d);
-	assert_true(wait_used(d, 16));
+	kick(&d->q);
+	assert_true(wait_used(&d->q, 16));
 	for (unsigned i = 0; i < 16; i++) {
-		struct vring_used_elem_le e = take_used(d);
+		struct vring_used_elem_le e = take_used(&d->q);
 
 		assert_true(e.id < 64 && !seen[e.id]);
 		seen[e.id] = true;
@@ -954,7 +613,7 @@ static void test_write_zeroes(void **state)
 
 static void test_discard(void **state)
 {
-	assert_true(device_features(&rw) & BIT(F_DISCARD));
+	assert_true(device_features(&rw.v) & BIT(F_DISCARD));
 	assert_int_equal(ranged(&rw, T_DISCARD, 1024, 16, 0), S_OK);
 	/* A punched hole in a file reads back as zeroes. */
 	assert_true(image_zero(1024 * SECTOR, 16 * SECTOR));
@@ -984,7 +643,7 @@ static void test_ranged_bad(void **state)
 	assert_int_equal(request(d, T_WRITE_ZEROES, 0, DATA(d), 32, false, NULL), S_UNSUPP);
 	assert_int_equal(request(d, T_DISCARD, 0, DATA(d), 8, false, NULL), S_UNSUPP);
 	assert_true(image_is_pattern(img_path, 0, IMG_SIZE));
-	assert_false(status(d) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(status(&d->v) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 /*
@@ -1007,14 +666,14 @@ static void expect_needs_reset(struct drv *d, const struct seg *s, unsigned n)
 	char *err;
 
 	capture_start(&cap, 2);
-	post(d, s, n);
-	kick(d);
-	assert_true(WAIT_FOR(status(d) & VIRTIO_STATUS_NEEDS_RESET));
+	post(&d->q, s, n);
+	kick(&d->q);
+	assert_true(WAIT_FOR(status(&d->v) & VIRTIO_STATUS_NEEDS_RESET));
 	err = capture_end(&cap);
 	assert_int_equal(count_lines(err), 1);
 	assert_non_null(strstr(err, "needs reset"));
 	free(err);
-	assert_int_equal(used_idx(d), d->used_seen);
+	assert_int_equal(used_idx(&d->q), d->q.used_seen);
 }
 
 /* After NEEDS_RESET, a reset and a fresh init bring the device back. */
@@ -1034,14 +693,14 @@ static void test_no_status_byte(void **state)
 	put_hdr(d, HDR(d), T_OUT, 0);
 	expect_needs_reset(d, s, 2);
 	/* INTx + ISR: a configuration change interrupt. */
-	assert_true(WAIT_FOR(pci_find(0, d->slot, 0)->intx.asserted));
-	assert_int_equal(mmio_rd(d->isr, 1), 2);
+	assert_true(WAIT_FOR(pci_find(0, d->v.slot, 0)->intx.asserted));
+	assert_int_equal(mmio_rd(d->v.isr, 1), 2);
 	/* Kicks are ignored from now on. */
 	put_hdr(d, HDR(d), T_IN, 0);
-	post(d, (struct seg[]){ { HDR(d), 16, false }, { STATUS(d), 1, true } }, 2);
-	kick(d);
+	post(&d->q, (struct seg[]){ { HDR(d), 16, false }, { STATUS(d), 1, true } }, 2);
+	kick(&d->q);
 	sleep_ms(20);
-	assert_int_equal(used_idx(d), d->used_seen);
+	assert_int_equal(used_idx(&d->q), d->q.used_seen);
 	assert_true(image_is_pattern(img_path, 0, IMG_SIZE));
 	check_recovers(d);
 }
@@ -1074,19 +733,19 @@ static void test_avail_index_lies(void **state)
 
 	/* More chains "available" than the ring holds. */
 	capture_start(&cap, 2);
-	__atomic_store_n(&avail(d)->idx, (uint16_t)(d->qsize + 1), __ATOMIC_RELEASE);
-	kick(d);
-	assert_true(WAIT_FOR(status(d) & VIRTIO_STATUS_NEEDS_RESET));
+	__atomic_store_n(&avail(&d->q)->idx, (uint16_t)(d->q.size + 1), __ATOMIC_RELEASE);
+	kick(&d->q);
+	assert_true(WAIT_FOR(status(&d->v) & VIRTIO_STATUS_NEEDS_RESET));
 	err = capture_end(&cap);
 	assert_int_equal(count_lines(err), 1);
 	free(err);
 	check_recovers(d);
 	/* A head index beyond the queue. */
 	capture_start(&cap, 2);
-	avail(d)->ring[d->avail_idx % d->qsize] = d->qsize;
-	__atomic_store_n(&avail(d)->idx, ++d->avail_idx, __ATOMIC_RELEASE);
-	kick(d);
-	assert_true(WAIT_FOR(status(d) & VIRTIO_STATUS_NEEDS_RESET));
+	avail(&d->q)->ring[d->q.avail_idx % d->q.size] = d->q.size;
+	__atomic_store_n(&avail(&d->q)->idx, ++d->q.avail_idx, __ATOMIC_RELEASE);
+	kick(&d->q);
+	assert_true(WAIT_FOR(status(&d->v) & VIRTIO_STATUS_NEEDS_RESET));
 	free(capture_end(&cap));
 	check_recovers(d);
 }
@@ -1097,16 +756,16 @@ static void bad_queue(struct drv *d, uint16_t qsize, uint64_t desc)
 	struct capture cap;
 	char *err;
 
-	assert_true(drv_negotiate(d, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
+	assert_true(drv_negotiate(&d->v, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
 	queue_addrs(d, qsize);
-	d->desc = desc;
+	d->q.desc = desc;
 	capture_start(&cap, 2);
 	queue_setup(d, VIRTIO_NO_VECTOR);
 	err = capture_end(&cap);
 	assert_int_equal(count_lines(err), 1);
 	free(err);
-	assert_true(status(d) & VIRTIO_STATUS_NEEDS_RESET);
-	assert_int_equal(cc_rd(d, CC_Q_ENABLE, 2), 0);
+	assert_true(status(&d->v) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(cc_rd(&d->v, CC_Q_ENABLE, 2), 0);
 	check_recovers(d);
 }
 
@@ -1125,24 +784,24 @@ static void test_queue_size_above_max(void **state)
 	struct drv *d = &rw;
 	static const uint16_t sizes[] = { 512, 1024, 0x8000, 0xffff, 257 };
 
-	assert_true(drv_negotiate(d, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
-	cc_wr(d, CC_Q_SELECT, 2, 0);
+	assert_true(drv_negotiate(&d->v, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
+	cc_wr(&d->v, CC_Q_SELECT, 2, 0);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		cc_wr(d, CC_Q_SIZE, 2, sizes[i]);
-		assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 256);
+		cc_wr(&d->v, CC_Q_SIZE, 2, sizes[i]);
+		assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 256);
 	}
-	cc_wr(d, CC_Q_SIZE, 2, 32);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 32);
-	cc_wr(d, CC_Q_SIZE, 2, 512);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 32);
+	cc_wr(&d->v, CC_Q_SIZE, 2, 32);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 32);
+	cc_wr(&d->v, CC_Q_SIZE, 2, 512);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 32);
 	/* Back to the largest size: enabled, the queue works. */
-	cc_wr(d, CC_Q_SIZE, 2, 256);
+	cc_wr(&d->v, CC_Q_SIZE, 2, 256);
 	queue_addrs(d, 256);
 	queue_setup(d, VIRTIO_NO_VECTOR);
-	cc_wr(d, CC_Q_SIZE, 2, 128); /* too late: the queue runs */
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 256);
-	set_status(d, 0x0f);
-	assert_int_equal(status(d), 0x0f);
+	cc_wr(&d->v, CC_Q_SIZE, 2, 128); /* too late: the queue runs */
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 256);
+	set_status(&d->v, 0x0f);
+	assert_int_equal(status(&d->v), 0x0f);
 	assert_int_equal(rd(d, 3, SECTOR, NULL), S_OK);
 }
 
@@ -1154,27 +813,27 @@ static void test_reset_reinit(void **state)
 
 	assert_int_equal(rd(d, 0, SECTOR, NULL), S_OK);
 	assert_int_equal(rd(d, 1, SECTOR, NULL), S_OK);
-	set_status(d, 0);
-	assert_true(WAIT_FOR(status(d) == 0));
+	set_status(&d->v, 0);
+	assert_true(WAIT_FOR(status(&d->v) == 0));
 	/* Everything back to its reset value. */
-	cc_wr(d, CC_GFSELECT, 4, 1);
-	assert_int_equal(cc_rd(d, CC_GF, 4), 0);
-	cc_wr(d, CC_Q_SELECT, 2, 0);
-	assert_int_equal(cc_rd(d, CC_Q_SIZE, 2), 256);
-	assert_int_equal(cc_rd(d, CC_Q_ENABLE, 2), 0);
-	assert_int_equal(cc_rd(d, CC_Q_DESC, 4), 0);
-	assert_int_equal(cc_rd(d, CC_Q_MSIX, 2), VIRTIO_NO_VECTOR);
-	assert_int_equal(cc_rd(d, CC_MSIX_CONFIG, 2), VIRTIO_NO_VECTOR);
+	cc_wr(&d->v, CC_GFSELECT, 4, 1);
+	assert_int_equal(cc_rd(&d->v, CC_GF, 4), 0);
+	cc_wr(&d->v, CC_Q_SELECT, 2, 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_SIZE, 2), 256);
+	assert_int_equal(cc_rd(&d->v, CC_Q_ENABLE, 2), 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_DESC, 4), 0);
+	assert_int_equal(cc_rd(&d->v, CC_Q_MSIX, 2), VIRTIO_NO_VECTOR);
+	assert_int_equal(cc_rd(&d->v, CC_MSIX_CONFIG, 2), VIRTIO_NO_VECTOR);
 	/* A kick to a reset device does nothing. */
-	kick(d);
+	kick(&d->q);
 	/* Re-init with a different ring size, indices from 0 again. */
-	assert_true(drv_negotiate(d, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
+	assert_true(drv_negotiate(&d->v, std_features(d)) & VIRTIO_STATUS_FEATURES_OK);
 	queue_addrs(d, 16);
 	queue_setup(d, VIRTIO_NO_VECTOR);
-	set_status(d, 0x0f);
+	set_status(&d->v, 0x0f);
 	for (unsigned i = 0; i < 20; i++) /* wraps the 16-entry ring */
 		assert_int_equal(rd(d, i, SECTOR, NULL), S_OK);
-	assert_int_equal(used_idx(d), 20);
+	assert_int_equal(used_idx(&d->q), 20);
 	assert_int_equal(((uint8_t *)ram(DATA(d)))[0], pattern(19 * SECTOR));
 }
 
@@ -1190,26 +849,15 @@ static void test_reset_with_requests_in_flight(void **state)
 		};
 
 		put_hdr(d, hdr, T_IN, 8 * i);
-		post(d, s, 3);
+		post(&d->q, s, 3);
 	}
-	kick(d);
-	set_status(d, 0);
-	assert_true(WAIT_FOR(status(d) == 0));
+	kick(&d->q);
+	set_status(&d->v, 0);
+	assert_true(WAIT_FOR(status(&d->v) == 0));
 	check_recovers(d);
 }
 
 /* ---- Interrupts ----------------------------------------------------------- */
-
-static void msix_program(const struct drv *d)
-{
-	for (unsigned v = 0; v < 2; v++) {
-		mmio_wr(d->msix_table + 16 * v, 4, 0xfee00000u + 0x1000 * v);
-		mmio_wr(d->msix_table + 16 * v + 4, 4, 0);
-		mmio_wr(d->msix_table + 16 * v + 8, 4, 0x4030 + v);
-		mmio_wr(d->msix_table + 16 * v + 12, 4, 0);
-	}
-	cfg_wr(d->slot, d->msix_cap + 2, 2, 0x8000);
-}
 
 static void test_msix_completion(void **state)
 {
@@ -1217,19 +865,17 @@ static void test_msix_completion(void **state)
 	uint8_t ok = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
 
 	/* Linux's order: MSI-X on, config vector, then the queue with its vector. */
-	msix_program(d);
-	assert_int_equal(drv_negotiate(d, std_features(d)), ok);
-	cc_wr(d, CC_MSIX_CONFIG, 2, 0);
-	assert_int_equal(cc_rd(d, CC_MSIX_CONFIG, 2), 0);
+	msix_program(&d->v, 2);
+	assert_int_equal(drv_negotiate(&d->v, std_features(d)), ok);
+	cc_wr(&d->v, CC_MSIX_CONFIG, 2, 0);
+	assert_int_equal(cc_rd(&d->v, CC_MSIX_CONFIG, 2), 0);
 	queue_addrs(d, 64);
 	queue_setup(d, 1);
-	assert_int_equal(cc_rd(d, CC_Q_MSIX, 2), 1);
-	set_status(d, ok | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(cc_rd(&d->v, CC_Q_MSIX, 2), 1);
+	set_status(&d->v, ok | VIRTIO_STATUS_DRIVER_OK);
 
 	for (unsigned i = 0; i < 3; i++) {
-		pthread_mutex_lock(&msis.lock);
-		msis.n = 0;
-		pthread_mutex_unlock(&msis.lock);
+		msi_clear();
 		assert_int_equal(rd(d, i, SECTOR, NULL), S_OK);
 		assert_true(WAIT_FOR(msi_count() >= 1));
 		sleep_ms(20);
@@ -1238,18 +884,16 @@ static void test_msix_completion(void **state)
 		assert_int_equal(msis.data, 0x4031);
 	}
 	/* With MSI-X, neither ISR nor INTx. */
-	assert_int_equal(mmio_rd(d->isr, 1), 0);
-	assert_false(pci_find(0, d->slot, 0)->intx.asserted);
+	assert_int_equal(mmio_rd(d->v.isr, 1), 0);
+	assert_false(pci_find(0, d->v.slot, 0)->intx.asserted);
 
 	/* Vectors the table does not have read back as NO_VECTOR. */
-	cc_wr(d, CC_Q_MSIX, 2, 2);
-	assert_int_equal(cc_rd(d, CC_Q_MSIX, 2), VIRTIO_NO_VECTOR);
-	cc_wr(d, CC_MSIX_CONFIG, 2, 0x7ff);
-	assert_int_equal(cc_rd(d, CC_MSIX_CONFIG, 2), VIRTIO_NO_VECTOR);
+	cc_wr(&d->v, CC_Q_MSIX, 2, 2);
+	assert_int_equal(cc_rd(&d->v, CC_Q_MSIX, 2), VIRTIO_NO_VECTOR);
+	cc_wr(&d->v, CC_MSIX_CONFIG, 2, 0x7ff);
+	assert_int_equal(cc_rd(&d->v, CC_MSIX_CONFIG, 2), VIRTIO_NO_VECTOR);
 	/* NO_VECTOR: completions are silent. */
-	pthread_mutex_lock(&msis.lock);
-	msis.n = 0;
-	pthread_mutex_unlock(&msis.lock);
+	msi_clear();
 	assert_int_equal(rd(d, 0, SECTOR, NULL), S_OK);
 	sleep_ms(20);
 	assert_int_equal(msi_count(), 0);
@@ -1258,32 +902,32 @@ static void test_msix_completion(void **state)
 static void test_intx_isr(void **state)
 {
 	struct drv *d = &rw;
-	struct pci_devinst *pi = pci_find(0, d->slot, 0);
+	struct pci_devinst *pi = pci_find(0, d->v.slot, 0);
 
 	assert_false(pci_msix_enabled(pi));
 	assert_int_equal(rd(d, 0, SECTOR, NULL), S_OK);
 	assert_true(WAIT_FOR(pi->intx.asserted));
-	assert_true(cfg_rd(d->slot, PCIR_STATUS, 2) & PCIM_STATUS_INTR);
+	assert_true(cfg_rd(d->v.slot, PCIR_STATUS, 2) & PCIM_STATUS_INTR);
 	/* Reading ISR returns the cause, clears it and lowers the line. */
-	assert_int_equal(mmio_rd(d->isr, 1), 1);
+	assert_int_equal(mmio_rd(d->v.isr, 1), 1);
 	assert_false(pi->intx.asserted);
-	assert_false(cfg_rd(d->slot, PCIR_STATUS, 2) & PCIM_STATUS_INTR);
-	assert_int_equal(mmio_rd(d->isr, 1), 0);
+	assert_false(cfg_rd(d->v.slot, PCIR_STATUS, 2) & PCIM_STATUS_INTR);
+	assert_int_equal(mmio_rd(d->v.isr, 1), 0);
 	/* Wider reads are not the ISR register (and do not clear it). */
 	assert_int_equal(rd(d, 1, SECTOR, NULL), S_OK);
 	assert_true(WAIT_FOR(pi->intx.asserted));
-	assert_int_equal(mmio_rd(d->isr, 4), 0);
+	assert_int_equal(mmio_rd(d->v.isr, 4), 0);
 	assert_true(pi->intx.asserted);
-	assert_int_equal(mmio_rd(d->isr, 1), 1);
+	assert_int_equal(mmio_rd(d->v.isr, 1), 1);
 	assert_int_equal(msi_count(), 0);
 
 	/* The driver can ask for no interrupt. */
-	avail(d)->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	avail(&d->q)->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 	assert_int_equal(rd(d, 2, SECTOR, NULL), S_OK);
 	sleep_ms(20);
 	assert_false(pi->intx.asserted);
-	assert_int_equal(mmio_rd(d->isr, 1), 0);
-	avail(d)->flags = 0;
+	assert_int_equal(mmio_rd(d->v.isr, 1), 0);
+	avail(&d->q)->flags = 0;
 }
 
 #define T(f) cmocka_unit_test_setup(f, setup)
