@@ -5,6 +5,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/sbin
 MANDIR = $(PREFIX)/share/man
+# systemd also reads /usr/local/lib/systemd/system: right for either usual prefix.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+EXAMPLESDIR = $(PREFIX)/share/examples
 
 CC ?= cc
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -68,9 +71,17 @@ demo: deps all
 bench: deps all
 	@tests/bench/boot.sh
 
+# Programs, vmrun (also where the handbook runs vmrun.sh from, under PREFIX),
+# the systemd unit with an example /etc/khyve/NAME.conf, man pages.
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
-	install -m 755 $(B)/khyve $(B)/khyvectl $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(EXAMPLESDIR)/khyve \
+		$(DESTDIR)$(EXAMPLESDIR)/bhyve $(DESTDIR)/etc/khyve
+	install -m 755 $(B)/khyve $(B)/khyvectl scripts/vmrun $(DESTDIR)$(BINDIR)/
+	ln -sf $(BINDIR)/vmrun $(DESTDIR)$(EXAMPLESDIR)/bhyve/vmrun.sh
+	sed 's|@SBINDIR@|$(BINDIR)|g' systemd/khyve@.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/khyve@.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/khyve@.service
+	install -m 644 systemd/example.conf $(DESTDIR)$(EXAMPLESDIR)/khyve/NAME.conf
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 

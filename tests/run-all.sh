@@ -3,7 +3,8 @@
 #   1. every unit test binary, build/asan/tests/test_X for each
 #      tests/unit/test_X.c, with cmocka's TAP output; each test case counts;
 #   2. the end-to-end scenarios: tests/e2e/run.sh --auto (all of them);
-#   (plus: every man page passes mandoc -Tlint)
+#   (plus: the script tests tests/vmrun/test_*.sh and tests/systemd/test_*.sh,
+#   TAP, each "ok" line counts; and every man page passes mandoc -Tlint)
 #   3. if /dev/kvm was usable and the scenarios ran directly, a testbed
 #      smoke run too (tests/e2e/run.sh --testbed boot-poweroff), so that
 #      the nested path is exercised on every `make check`.
@@ -80,6 +81,36 @@ for src in tests/unit/test_*.c; do
 	else
 		echo "unit: $name: $ok passed, $notok failed"
 	fi
+done
+
+# --- script tests: vmrun against a fake khyve, the systemd unit ---------------
+for t in tests/vmrun/test_*.sh tests/systemd/test_*.sh; do
+	[ -e "$t" ] || continue
+	name=${t#tests/}
+	out=$WORK/$(echo "$name" | tr / _).tap
+	timeout -k 10 300 sh "$t" >"$out" 2>"$out.err" </dev/null
+	rc=$?
+	# "ok N - test", "not ok N - test", and "ok N # SKIP why" (counted as neither).
+	skipped=$(grep -c '^ok [0-9]* # SKIP' "$out")
+	ok=$(($(grep -c '^ok ' "$out") - skipped))
+	notok=$(grep -c '^not ok ' "$out")
+	npass=$((npass + ok))
+	while read -r l; do
+		[ -n "$l" ] || continue
+		echo "$name: $l"
+		add_fail "$name: ${l#not ok * - }"
+	done <<EOF
+$(grep '^not ok ' "$out")
+EOF
+	if [ $rc != 0 ] && [ "$notok" = 0 ]; then
+		echo "$name: exited $rc with no failing test"
+		add_fail "$name (exit status $rc)"
+	fi
+	if [ "$notok" != 0 ] || [ $rc != 0 ]; then
+		grep '^#' "$out" | tail -n 30 | sed 's/^/  | /'
+		[ -s "$out.err" ] && tail -n 20 "$out.err" | sed 's/^/  ! /'
+	fi
+	echo "script: $name: $ok passed, $notok failed, $skipped skipped"
 done
 
 # --- man pages: they are what users read, so they must render cleanly ------
