@@ -96,6 +96,13 @@ _kt_scale() { echo $(($1 * TIMEOUT_SCALE)); }
 #   virtio-blk,PATH[,ro][,ser=S][,sectorsize=L[/P]][,nocache][,direct][,nodelete]
 #                          -drive (raw, cache mode from nocache/direct,
 #                          discard=unmap unless nodelete) + -device virtio-blk-pci
+#   virtio-net,tapN[,mac=M][,mtu=N]
+#                          -netdev tap,ifname=tapN,script=no,downscript=no
+#                          (vhost=on if QEMU_VHOST=1) + -device virtio-net-pci
+#   virtio-net,slirp[,hostfwd=tcp::H-:G[;...]][,mac=M][,mtu=N]
+#                          -netdev user[,hostfwd=...] + -device virtio-net-pci
+#                          (QEMU's default MAC: a scenario checking khyve's
+#                          default skips under QEMU)
 # The slot ("slot", "slot:func" or "bus:slot:func", decimal) becomes addr=.
 _kt_qemu_slot() {
 	_sl=${1%%,*}; _em=${1#*,}; _op=
@@ -150,6 +157,39 @@ _kt_qemu_slot() {
 			_dv="$_dv,logical_block_size=$_lbs,physical_block_size=$_pbs"
 		fi
 		printf '%s\n' -drive "$_dr" -device "$_dv"
+		;;
+	virtio-net)
+		_be=; _mac=; _mtu=; _fw=
+		_ifs=$IFS; IFS=,
+		for _o in $_op; do
+			case $_o in
+			mac=*) _mac=${_o#mac=} ;;
+			mtu=*) _mtu=${_o#mtu=} ;;
+			hostfwd=*) _fw=${_o#hostfwd=} ;;
+			*=*) echo "lib.sh: VMM=qemu: cannot translate virtio-net option $_o" >&2 ;;
+			*) [ -z "$_be" ] && _be=$_o || echo "lib.sh: VMM=qemu: cannot translate virtio-net option $_o" >&2 ;;
+			esac
+		done
+		IFS=$_ifs
+		_id=n$_sl.$_fn
+		case $_be in
+		tap[0-9]*)
+			_nd="tap,id=$_id,ifname=$_be,script=no,downscript=no"
+			[ "${QEMU_VHOST:-0}" = 1 ] && _nd="$_nd,vhost=on"
+			;;
+		slirp)
+			_nd="user,id=$_id"
+			# bhyve: hostfwd=tcp::H-:G;udp::H2-:G2 -> one hostfwd= each.
+			_ifs=$IFS; IFS=';'
+			for _r in $_fw; do _nd="$_nd,hostfwd=$_r"; done
+			IFS=$_ifs
+			;;
+		*) echo "lib.sh: VMM=qemu: cannot translate virtio-net backend $_be" >&2 ;;
+		esac
+		_dv="virtio-net-pci,netdev=$_id,addr=$_ad"
+		[ -n "$_mac" ] && _dv="$_dv,mac=$_mac"
+		[ -n "$_mtu" ] && _dv="$_dv,host_mtu=$_mtu"
+		printf '%s\n' -netdev "$_nd" -device "$_dv"
 		;;
 	*) echo "lib.sh: VMM=qemu: cannot translate -s $1" >&2 ;;
 	esac
@@ -475,6 +515,61 @@ kt_sha() {
 	else
 		sha256sum <"$1" | cut -d' ' -f1
 	fi
+}
+
+# kt_net_guest: the test guest with iperf3 and ethtool: GUEST_INITRD becomes
+# a copy of itself with GUEST_NET_PART appended (build-guest.sh --net; in the
+# testbed, L1 has it as /guest/net.cpio).
+kt_net_guest() {
+	if [ -z "${GUEST_NET_PART:-}" ]; then
+		[ -x "$_kt_root/tests/testbed/build-guest.sh" ] || fail "no GUEST_NET_PART and no build-guest.sh"
+		_g=$("$_kt_root/tests/testbed/build-guest.sh" --net) || fail "cannot build the guest's network part"
+		GUEST_NET_PART=$(echo "$_g" | sed -n 's/^GUEST_NET_PART=//p')
+	fi
+	[ -f "$GUEST_NET_PART" ] || fail "no guest network part at $GUEST_NET_PART"
+	case $GUEST_INITRD in "$KT_TMP"/*) return 0 ;; esac
+	cat "$GUEST_INITRD" "$GUEST_NET_PART" >"$KT_TMP/initrd-net.img" || fail "cannot write $KT_TMP/initrd-net.img"
+	GUEST_INITRD=$KT_TMP/initrd-net.img
+}
+
+# kt_need CMD...: fail unless each host command exists (L1 has them with
+# the network part of build-l1.sh).
+kt_need() {
+	for _c; do
+		command -v "$_c" >/dev/null 2>&1 || fail "no $_c on this host"
+	done
+}
+
+# kt_ip ARG...: iproute2's ip (busybox sh runs its own ip applet, which has
+# no bridge, tuntap or veth, for a plain "ip" whatever PATH says).
+kt_ip() {
+	if [ -z "${_kt_ipbin:-}" ]; then
+		for _kt_ipbin in /sbin/ip /bin/ip /usr/sbin/ip /usr/bin/ip ""; do
+			[ -n "$_kt_ipbin" ] && "$_kt_ipbin" -V 2>/dev/null | grep -q iproute2 && break
+		done
+		[ -n "$_kt_ipbin" ] || fail "no iproute2 ip on this host"
+	fi
+	"$_kt_ipbin" "$@"
+}
+
+# kt_bridge BRIDGE ADDR/LEN: a bridge with that address, up (removed at exit).
+kt_bridge() {
+	kt_ip -V >/dev/null
+	kt_ip link add "$1" type bridge || fail "cannot create bridge $1"
+	kt_on_exit "kt_ip link del $1 2>/dev/null"
+	# No STP delays: ports forward as soon as they are up.
+	kt_ip link set "$1" type bridge stp_state 0 forward_delay 0 2>/dev/null
+	kt_ip addr add "$2" dev "$1" || fail "cannot give $1 the address $2"
+	kt_ip link set "$1" up || fail "cannot bring $1 up"
+}
+
+# kt_tap TAP BRIDGE: a persistent tap (ip tuntap add), port of BRIDGE, up
+# (removed at exit).
+kt_tap() {
+	kt_ip tuntap add "$1" mode tap || fail "cannot create tap $1"
+	kt_on_exit "kt_ip link del $1 2>/dev/null"
+	kt_ip link set "$1" master "$2" || fail "cannot add $1 to $2"
+	kt_ip link set "$1" up || fail "cannot bring $1 up"
 }
 
 # kt_alloc_kib FILE: KiB of storage allocated to FILE (holes of a sparse

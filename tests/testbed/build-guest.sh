@@ -2,19 +2,28 @@
 # Build (or find in .cache/) the L2 test guest: Debian's kernel and a
 # busybox-static initramfs whose /init is tests/testbed/guest-init.
 #
-#   build-guest.sh [--fio]
+#   build-guest.sh [--fio] [--net]
 #
 # Prints, on stdout, shell assignments for the caller to eval:
 #   GUEST_KERNEL=/.../vmlinuz  GUEST_INITRD=/.../initrd.img
 # and with --fio also GUEST_FIO_PART=/.../fio.cpio: Debian's fio with its
 # shared libraries (about 70 MiB, so not in every guest), a newc archive to
-# append to GUEST_INITRD for the disk benchmark.
+# append to GUEST_INITRD for the disk benchmark; with --net also
+# GUEST_NET_PART=/.../net.cpio: Debian's iperf3 and ethtool with their
+# libraries (about 7 MiB), to append for the network scenarios and benchmark.
 # Progress and errors go to stderr.
 set -eu
 TB_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TB_ROOT/tests/testbed/common.sh"
 want_fio=0
-[ "${1:-}" = --fio ] && want_fio=1
+want_net=0
+for a; do
+	case $a in
+	--fio) want_fio=1 ;;
+	--net) want_net=1 ;;
+	*) tb_die "build-guest.sh: unknown argument $a" ;;
+	esac
+done
 
 # Modules the guest loads, in this order (dependencies are added): ACPI
 # power button; virtio over PCI (modern and legacy), its block and entropy
@@ -86,6 +95,36 @@ build() {
 	echo "PWRF PWRF/00000080" >"$root/etc/acpid.conf"
 	echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 	echo "root:x:0:" >"$root/etc/group"
+	# What busybox udhcpc runs to apply a lease (it does nothing itself):
+	# address, default route, DNS servers. Debian's busybox looks in /etc,
+	# upstream's in /usr/share.
+	mkdir -p "$root/etc/udhcpc" "$root/usr/share/udhcpc"
+	cat >"$root/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+# busybox udhcpc: $1 = deconfig|bound|renew|leasefail|nak; $interface $ip
+# $mask (prefix length) $router $dns from the lease.
+case $1 in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up
+	;;
+bound | renew)
+	ip -4 addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" dev "$interface"
+	if [ -n "$router" ]; then
+		while ip route del default dev "$interface" 2>/dev/null; do :; done
+		for r in $router; do
+			ip route add default via "$r" dev "$interface" && break
+		done
+	fi
+	: >/etc/resolv.conf
+	for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+	;;
+esac
+exit 0
+EOF
+	chmod 755 "$root/etc/udhcpc/default.script"
+	ln -s /etc/udhcpc/default.script "$root/usr/share/udhcpc/default.script"
 	tb_cpio "$root" "$out.tmp/initrd.img"
 	cp "$KIMAGE" "$out.tmp/vmlinuz"
 	echo "$KPKG $KPKGVER" >"$out.tmp/kernel-version"
@@ -100,6 +139,30 @@ tb_locked build
 [ -e "$out/initrd.img" ] || tb_die "guest build failed"
 echo "GUEST_KERNEL=$out/vmlinuz"
 echo "GUEST_INITRD=$out/initrd.img"
+
+if [ $want_net = 1 ]; then
+	# iperf3 and ethtool, downloaded (with the libraries this machine
+	# lacks) into the cache.
+	tb_net_tools
+	net_part=$out/net-$(basename "$NET_ROOT").cpio
+	build_net() {
+		[ -e "$net_part" ] && return 0
+		tb_log "building the guest's network part in $net_part"
+		nroot=$out/net.tmp
+		rm -rf "$nroot"
+		(
+			export LD_LIBRARY_PATH="$NET_LIBPATH"
+			tb_add_elf "$nroot" "$NET_ROOT/usr/bin/iperf3" /usr/bin/iperf3 "$NET_ROOT"
+			tb_add_elf "$nroot" "$NET_ROOT/sbin/ethtool" /usr/sbin/ethtool "$NET_ROOT"
+			"$NET_ROOT/usr/bin/iperf3" --version >/dev/null || tb_die "the downloaded iperf3 does not run"
+		) || exit 1
+		tb_cpio "$nroot" "$net_part"
+		rm -rf "$nroot"
+	}
+	tb_locked build_net
+	[ -e "$net_part" ] || tb_die "network part build failed"
+	echo "GUEST_NET_PART=$net_part"
+fi
 [ $want_fio = 1 ] || exit 0
 
 # fio, downloaded (with the libraries this machine lacks) into the cache.

@@ -5,12 +5,15 @@
 #
 # Environment: VMM (khyve or qemu; qemu packs QEMU into L1), KHYVE (the
 # binary to pack, default build/khyve), TIMEOUT_SCALE (exported to the
-# scenarios inside L1), L1_QEMU=1 (pack QEMU even for VMM=khyve).
+# scenarios inside L1), L1_QEMU=1 (pack QEMU even for VMM=khyve), L1_NET=1
+# (pack the network tools even without net-* scenarios).
 #
-# The initramfs is three concatenated newc archives: a cached base (busybox,
+# The initramfs is concatenated newc archives: a cached base (busybox,
 # the KVM modules, kvmprobe, the L2 guest kernel + initramfs, /init), a cached
-# QEMU part (only if needed) and a small part made fresh on every call (khyve
-# with its shared libraries, tests/e2e/, /etc/testbed.conf).
+# QEMU part (only if needed), a cached network part (only for net-* scenarios
+# or L1_NET=1: iproute2's ip, iperf3, /guest/net.cpio = the guest's iperf3
+# and ethtool, see build-guest.sh --net) and a small part made fresh on every
+# call (khyve with its shared libraries, tests/e2e/, /etc/testbed.conf).
 # Prints L1_KERNEL=... and L1_INITRD=... on stdout.
 set -eu
 TB_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,8 +28,10 @@ eval "$("$TB_DIR/build-guest.sh")"
 tb_kernel
 
 # The L1 host's KVM: kvm-amd pulls in irqbypass, kvm, ccp (in that order);
-# loop: block-device backends for the disk scenarios (losetup).
-L1_MODULES="kvm-amd loop"
+# loop: block-device backends for the disk scenarios (losetup); tun, bridge,
+# veth, vhost_net: the network scenarios and benchmark (taps on a bridge,
+# QEMU's vhost=on).
+L1_MODULES="kvm-amd loop tun bridge veth vhost_net"
 # Host-side tools of the disk scenarios beyond busybox (whose losetup, stat,
 # sha256sum, dd and truncate they use): checking and making ext4 images.
 L1_PKGS="e2fsprogs"
@@ -50,7 +55,7 @@ build_base() {
 	rm -rf "$root"
 	mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/run" "$root/etc" "$root/guest" "$root/root"
 	tb_add_busybox "$root"
-	for opt in KVM KVM_AMD BLK_DEV_LOOP; do
+	for opt in KVM KVM_AMD BLK_DEV_LOOP TUN BRIDGE VETH VHOST_NET; do
 		[ "$(tb_kconfig $opt)" != n ] || tb_die "kernel lacks CONFIG_$opt"
 	done
 	tb_add_modules "$root" $L1_MODULES
@@ -108,6 +113,42 @@ if [ "$VMM" = qemu ] || [ "${L1_QEMU:-0}" = 1 ]; then
 	parts="$parts $qpart"
 fi
 
+want_net=${L1_NET:-0}
+for s in "$@"; do
+	case $s in net-*) want_net=1 ;; esac
+done
+if [ "$want_net" = 1 ]; then
+	# iproute2's ip (busybox ip has no bridge, tuntap or veth), iperf3
+	# (downloaded with the guest's), and the guest's part with them.
+	tb_ensure_pkg iproute2
+	g=$("$TB_DIR/build-guest.sh" --net) || tb_die "cannot build the guest's network part"
+	eval "$g"
+	tb_net_tools
+	ip_bin=$(command -v ip) || tb_die "no ip (iproute2)"
+	net_key=$( {
+		echo "iproute2=$(tb_installed_version iproute2) $GUEST_NET_PART $NET_ROOT"
+		cat "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
+	} | tb_hash)
+	npart=$TB_CACHE/l1/net-$net_key.cpio
+	build_net() {
+		[ -e "$npart" ] && return 0
+		tb_log "building L1 network part in $npart"
+		root=$TB_CACHE/l1/net.tmp
+		rm -rf "$root"
+		mkdir -p "$root/guest"
+		(
+			export LD_LIBRARY_PATH="$NET_LIBPATH"
+			tb_add_elf "$root" "$ip_bin" /sbin/ip
+			tb_add_elf "$root" "$NET_ROOT/usr/bin/iperf3" /usr/bin/iperf3 "$NET_ROOT"
+		) || exit 1
+		cp "$GUEST_NET_PART" "$root/guest/net.cpio"
+		tb_cpio "$root" "$npart"
+		rm -rf "$root"
+	}
+	tb_locked build_net
+	parts="$parts $npart"
+fi
+
 # The part made fresh every time.
 fresh=$(mktemp -d "${TMPDIR:-/tmp}/kt-l1.XXXXXX")
 trap 'rm -rf "$fresh"' EXIT
@@ -132,6 +173,7 @@ QEMU=/usr/bin/qemu-system-x86_64
 QEMU_DATADIR=/usr/share/kt-qemu
 GUEST_KERNEL=/guest/vmlinuz
 GUEST_INITRD=/guest/initrd.img
+$([ "$want_net" = 1 ] && echo GUEST_NET_PART=/guest/net.cpio)
 TIMEOUT_SCALE=${TIMEOUT_SCALE:-2}
 KT_WORKDIR=/tmp/kt
 KT_MODE=testbed

@@ -252,6 +252,58 @@ tb_fio_fetch() {
 	: >"$2/.done"
 }
 
+# tb_net_tools: Debian's iperf3 and ethtool, for the network scenarios and
+# benchmark (in L1 and in the guest), downloaded (not installed) into the
+# cache with the library packages this machine lacks, as tb_fio; sets
+# NET_ROOT (the unpacked packages: NET_ROOT/usr/bin/iperf3,
+# NET_ROOT/sbin/ethtool) and NET_LIBPATH (for LD_LIBRARY_PATH).
+TB_NET_PKGS="iperf3 ethtool"
+tb_net_tools() {
+	_nv=
+	for _p in $TB_NET_PKGS; do
+		_v=$(tb_pkg_version "$_p")
+		[ -n "$_v" ] || { _nv=; break; }
+		_nv="$_nv $_p=$_v"
+	done
+	if [ -z "$_nv" ]; then
+		NET_ROOT=$(ls -td "$TB_CACHE"/net/*/.done 2>/dev/null | head -n1)
+		[ -n "$NET_ROOT" ] || tb_die "apt knows no $TB_NET_PKGS and none is cached"
+		NET_ROOT=${NET_ROOT%/.done}
+	else
+		# A hash: versions have colons, which LD_LIBRARY_PATH cannot hold.
+		NET_ROOT=$TB_CACHE/net/$(echo "$_nv" | tb_hash)
+		[ -e "$NET_ROOT/.done" ] || tb_locked tb_net_fetch "$NET_ROOT" $_nv
+	fi
+	[ -e "$NET_ROOT/.done" ] || tb_die "download of $TB_NET_PKGS failed"
+	NET_LIBPATH=$(find "$NET_ROOT" -name '*.so*' -exec dirname {} \; | sort -u | tr '\n' : | sed 's/:$//')
+}
+
+tb_net_fetch() { # DIR PKG=VERSION...
+	_d=$1; shift
+	[ -e "$_d/.done" ] && return 0
+	tb_log "downloading$(printf ' %s' "$@") and the libraries they need"
+	rm -rf "$_d" "$_d.tmp"
+	mkdir -p "$_d.tmp/dl"
+	# The packages (--reinstall: even if installed here) and those apt
+	# would install with them (the libraries this machine lacks; ldd finds
+	# the others on the host).
+	_pk=$(apt-get install -s --reinstall --no-install-recommends "$@" 2>/dev/null | awk '$1 == "Inst" { print $2 }')
+	[ -n "$_pk" ] || tb_die "apt-get cannot resolve$(printf ' %s' "$@")"
+	for _p in $_pk; do
+		(cd "$_d.tmp/dl" && apt-get download -q "$_p" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) || true
+	done
+	for _x in "$_d.tmp/dl/"*.deb; do
+		dpkg -x "$_x" "$_d.tmp/root" || tb_die "dpkg -x $_x failed"
+	done
+	for _x in usr/bin/iperf3 sbin/ethtool; do
+		[ -x "$_d.tmp/root/$_x" ] || tb_die "no $_x in the downloaded packages"
+	done
+	echo "$*" >"$_d.tmp/root/.packages"
+	mv "$_d.tmp/root" "$_d"
+	rm -rf "$_d.tmp"
+	: >"$_d/.done"
+}
+
 # tb_cpio DIR OUT: newc archive of DIR (uncompressed: fastest for the guest
 # kernel to unpack, and archives can be concatenated).
 tb_cpio() {
