@@ -32,7 +32,11 @@ echo KT: done $b \$i; i=\$((i + 1)); done; echo KT: stopped $b \$i"
 	wait_khyve
 	[ "$KHYVE_TIMEDOUT" = 1 ] && fail "boot $b: $VMM timed out"
 	expect_no_log "^KT: stopped $b "
-	tr -d '\r' <"$VM_LOG" | sed -n "s/^KT: done $b \\([0-9]*\\)\$/$b \\1/p" >>"$KT_TMP/done"
+	# awk, not sed: the kill may cut the last line before its newline, and
+	# sed would then leave the next boot's first entry glued to it.
+	tr -d '\r' <"$VM_LOG" |
+		awk -v b="$b" '$1 == "KT:" && $2 == "done" && $3 == b && $4 ~ /^[0-9]+$/ && NF == 4 { print b, $4 }' \
+		>>"$KT_TMP/done"
 	_kt_info "boot $b: killed after $(grep -c "^$b " "$KT_TMP/done") acknowledged writes"
 	# Every acknowledged write so far, this boot's and the earlier ones'.
 	while read -r bb ii; do
