@@ -68,6 +68,12 @@ check: deps
 demo: deps all
 	@scripts/demo.sh
 
+# Longer durability run than make check's: SOAK_BOOTS kills of the VMM mid-write.
+SOAK_BOOTS ?= 25
+soak: deps all
+	@DURABILITY_BOOTS=$(SOAK_BOOTS) L1_TIMEOUT=$$(($(SOAK_BOOTS) * 40 + 180)) \
+		L1_STALL_TIMEOUT=$$(($(SOAK_BOOTS) * 40 + 60)) tests/e2e/run.sh disk-durability
+
 bench: deps all
 	@tests/bench/boot.sh
 
@@ -88,7 +94,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit deps check demo bench install clean
+.PHONY: all unit deps check demo bench soak install clean
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY:

@@ -180,6 +180,8 @@ KT_MODE=testbed
 KT_VERBOSE=${KT_VERBOSE:-0}
 KT_TAIL_LINES=${KT_TAIL_LINES:-40}
 KT_LOUD=${KT_LOUD:-0}
+$([ -n "${DURABILITY_BOOTS:-}" ] && echo "DURABILITY_BOOTS=$DURABILITY_BOOTS")
+$([ -n "${DURABILITY_ROUNDS:-}" ] && echo "DURABILITY_ROUNDS=$DURABILITY_ROUNDS")
 EOF
 tb_cpio "$fresh" "$fresh.cpio"
 cat $parts "$fresh.cpio" >"$out.tmp"
