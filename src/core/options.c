@@ -10,6 +10,7 @@
  * status for every error, so scripts only have to know one.
  */
 #include "core/options.h"
+#include "net/net_backend.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -568,28 +569,6 @@ static int convert_block(struct cfg_node *dev, char *conf)
 	return parse_generic_options('s', dev, conf);
 }
 
-/* bhyve's net backends are chosen by the prefix of the backend name. */
-static const struct {
-	const char *prefix, *type;
-} net_backend_types[] = {
-	{ "tap", "tap" },
-	{ "vmnet", "tap" },
-	{ "netgraph", "netgraph" },
-	{ "netmap:", "netmap" },
-	{ "vale", "vale" },
-	{ "slirp", "slirp" },
-};
-
-static const char *infer_net_type(const char *backend)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(net_backend_types) / sizeof(net_backend_types[0]); i++)
-		if (starts_with(backend, net_backend_types[i].prefix))
-			return net_backend_types[i].type;
-	return NULL;
-}
-
 /* bhyve's netbe_legacy_config, plus the type it would infer at start-up. */
 static int convert_net(struct cfg_node *dev, char *conf)
 {
@@ -603,7 +582,7 @@ static int convert_net(struct cfg_node *dev, char *conf)
 		return -1;
 	if (get_config_value_node_raw(dev, "type") != NULL)
 		return 0;
-	type = infer_net_type(backend);
+	type = netbe_infer_type(backend);
 	if (type == NULL)
 		return opt_error('s', "'%s' is not a known network backend "
 		    "(tapN, vmnetN, netgraph, netmap:IF, valeX:P, slirp; or give type=)", backend);

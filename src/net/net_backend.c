@@ -99,7 +99,7 @@ static const struct {
 	{ "slirp", "slirp" },
 };
 
-static const char *infer_type(const char *name)
+const char *netbe_infer_type(const char *name)
 {
 	for (size_t i = 0; i < sizeof(name_prefixes) / sizeof(name_prefixes[0]); i++)
 		if (strncmp(name, name_prefixes[i].prefix, strlen(name_prefixes[i].prefix)) == 0)
@@ -131,7 +131,7 @@ static const char *node_type(const char *ident, const char *name, const char *ty
 	if (type == NULL || *type == '\0') {
 		if (name == NULL || *name == '\0')
 			return "null";
-		type = infer_type(name);
+		type = netbe_infer_type(name);
 		if (type == NULL) {
 			netbe_err(ident, name, "not a known network backend (tapN, vmnetN, slirp; "
 				  "or give type=)");

@@ -82,6 +82,12 @@ ssize_t netbe_recv(struct net_backend *be, void *buf, size_t len);
 void netbe_rx_enable(struct net_backend *be, bool on);
 
 /*
+ * bhyve's rule for a backend name without type=: its prefix (tapN and vmnetN:
+ * tap, netgraph, netmap:IF, valeX:Y, slirp); NULL if none matches.
+ */
+const char *netbe_infer_type(const char *name);
+
+/*
  * The MAC address a NIC without mac= gets: stable for a VM name and slot
  * (bhyve's net_genmac: 00:a0:98 + the first 3 bytes of MD5("slot-func-vmname")).
  */
