@@ -50,10 +50,11 @@ int ctl_connect(const char *name, char *err, size_t errlen, int *stale)
 	return -1;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+int client_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		/* write(), not send(): also used for terminals; SIGPIPE is ignored in main(). */
+		ssize_t n = write(fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -140,7 +141,7 @@ struct json_value *ctl_request(int fd, const char *command, int cpu, char *err, 
 		json_i64(&o, "cpu", cpu);
 	json_end_object(&o);
 	req = json_out_finish(&o, &len);
-	if (req == NULL || send_all(fd, req, len) < 0) {
+	if (req == NULL || client_write_all(fd, req, len) < 0) {
 		snprintf(err, errlen, "cannot send the request: %s", req ? strerror(errno) : "out of memory");
 		free(req);
 		return NULL;

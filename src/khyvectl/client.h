@@ -28,4 +28,7 @@ struct json_value *ctl_request(int fd, const char *command, int cpu, char *err, 
 /* Wait until the VM closes the connection (its process ended): 0, or -1 on timeout. */
 int ctl_wait_closed(int fd, int timeout_ms);
 
+/* Write all of buf (sockets and terminals), retrying on EINTR; 0 or -1. */
+int client_write_all(int fd, const char *buf, size_t len);
+
 #endif

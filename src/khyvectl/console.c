@@ -208,21 +208,6 @@ static void raw_terminal(void)
 	tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* ---- relaying ------------------------------------------------------------------ */
 
 /*
@@ -282,7 +267,7 @@ static enum relay_end relay(int peer)
 			/* EIO: khyve closed the pty's master, i.e. the VM is gone. */
 			if (n <= 0)
 				return n < 0 && errno != EIO && errno != ECONNRESET ? RELAY_ERROR : RELAY_CLOSED;
-			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+			if (client_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				return RELAY_ERROR;
 		}
 		if (pfd[1].revents) {
@@ -294,7 +279,7 @@ static enum relay_end relay(int peer)
 			bool detach = filter_input(&esc, buf, (size_t)n, out, &out_len);
 
 			/* What was typed before "~." still goes out. */
-			if (write_all(peer, out, out_len) < 0)
+			if (client_write_all(peer, out, out_len) < 0)
 				return RELAY_CLOSED;
 			if (detach)
 				return RELAY_DETACHED;

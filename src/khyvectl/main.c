@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -343,6 +344,7 @@ int main(int argc, char **argv)
 {
 	struct request r;
 
+	signal(SIGPIPE, SIG_IGN); /* a VM that goes away mid-reply is an error, not a kill */
 	config_init(); /* registry_rundir() reads the (empty) config first */
 	parse_args(argc, argv, &r);
 	if (r.list) {
