@@ -101,8 +101,8 @@ _kt_scale() { echo $(($1 * TIMEOUT_SCALE)); }
 #                          (vhost=on if QEMU_VHOST=1) + -device virtio-net-pci
 #   virtio-net,slirp[,hostfwd=tcp::H-:G[;...]][,mac=M][,mtu=N]
 #                          -netdev user[,hostfwd=...] + -device virtio-net-pci
-#                          (QEMU's default MAC: a scenario checking khyve's
-#                          default skips under QEMU)
+#                          (without mac=, bhyve's default MAC, computed here:
+#                          QEMU's would be the same for every VM)
 # The slot ("slot", "slot:func" or "bus:slot:func", decimal) becomes addr=.
 _kt_qemu_slot() {
 	_sl=${1%%,*}; _em=${1#*,}; _op=
@@ -186,8 +186,12 @@ _kt_qemu_slot() {
 			;;
 		*) echo "lib.sh: VMM=qemu: cannot translate virtio-net backend $_be" >&2 ;;
 		esac
-		_dv="virtio-net-pci,netdev=$_id,addr=$_ad"
-		[ -n "$_mac" ] && _dv="$_dv,mac=$_mac"
+		# romfile=: no PXE option ROM (the firmware copy in L1 has none).
+		_dv="virtio-net-pci,netdev=$_id,addr=$_ad,romfile="
+		# bhyve's net_genmac: 00:a0:98 + MD5("slot-func-vmname")[0..2].
+		[ -n "$_mac" ] || _mac=00:a0:98:$(printf '%d-%d-%s' "$_sl" "$_fn" "${_kt_qname:-}" | md5sum |
+			sed 's/^\(..\)\(..\)\(..\).*/\1:\2:\3/')
+		_dv="$_dv,mac=$_mac"
 		[ -n "$_mtu" ] && _dv="$_dv,host_mtu=$_mtu"
 		printf '%s\n' -netdev "$_nd" -device "$_dv"
 		;;
@@ -202,6 +206,8 @@ _kt_qemu_slot() {
 # the VM name.
 _kt_qemu_argv() {
 	_n=$#
+	# The VM name, the last argument (for the default MAC addresses).
+	eval "_kt_qname=\${$#}"
 	_want=
 	set -- "$@" "$QEMU" -accel "$QEMU_ACCEL" -cpu "$QEMU_CPU" -nodefaults -no-user-config \
 		-display none -no-reboot
