@@ -122,7 +122,7 @@ static enum ahci_res scsi_request_sense(struct ahci_cmd *c, const uint8_t *cdb)
 static enum ahci_res scsi_inquiry(struct ahci_cmd *c, const uint8_t *cdb)
 {
 	struct ahci_port *p = c->p;
-	uint8_t buf[36] = { 0x05, 0x80, 0x00, 0x21, 31 };
+	uint8_t buf[36] = { 0x05, 0x80, 0x05, 0x02, 31 }; /* CD-ROM, removable, SPC-3 */
 	if (cdb[1] & 1) /* EVPD: no vital product data pages */
 		return check_condition(c, SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
 	memcpy(buf + 8, "KHYVE   ", 8);

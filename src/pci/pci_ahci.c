@@ -461,7 +461,7 @@ static void device_reset(struct ahci_port *p)
 	p->prevent = false;
 	p->serr |= 1u << 26; /* DIAG.X: COMINIT received */
 	write_signature(p);
-	port_event(p, AHCI_PIS_DHRS | AHCI_PIS_PCS);
+	port_event(p, AHCI_PIS_DHRS);
 }
 
 /* ST cleared (or reset): commands dropped, in-flight results discarded. */
