@@ -2,7 +2,8 @@
 # AHCI as Linux's ahci/libata sees it, bhyve's "-s 3,ahci,hd:IMG,cd:ISO":
 # the disk is sda with its size, model= and ser= (VPD page 80h); bytes cross
 # it both ways (the guest reads random data the host wrote, copies it with
-# direct I/O, the host finds the copy); the CD is sr0, read-only, 2048-byte
+# direct I/O, the host finds the copy); blkdiscard (TRIM) punches a hole in
+# the image that reads back as zeroes; the CD is sr0, read-only, 2048-byte
 # blocks, and mounts as iso9660 with a text file and a random file whose
 # sha256 the host knows. The ISO is written here byte by byte (ISO 9660 with
 # one directory, two files), since neither xorriso nor genisoimage need be
@@ -11,9 +12,11 @@
 
 img=$KT_TMP/disk.img iso=$KT_TMP/cd.iso data=$KT_TMP/data.bin
 kt_image "$img" 64
-dd if=/dev/urandom of="$img" bs=1M seek=8 count=8 conv=notrunc 2>/dev/null ||
+dd if=/dev/urandom of="$img" bs=1M seek=8 count=24 conv=notrunc 2>/dev/null ||
 	fail "cannot write the pattern"
 src=$(kt_sha "$img" 8 8)
+a1=$(kt_alloc_kib "$img")
+zero16=$(head -c 16777216 /dev/zero | sha256sum | cut -d' ' -f1)
 
 # ---- A minimal ISO 9660 image: 1024 sectors of 2048 bytes ----------------------
 # bytes N...: the bytes with these values.
@@ -88,6 +91,8 @@ echo KT: src=$(dd if=/dev/sda bs=1M skip=8 count=8 iflag=direct 2>/dev/null | s)
 dd if=/dev/sda of=/dev/sda bs=1M skip=8 count=8 oflag=direct conv=notrunc,fsync 2>/dev/null && echo KT: copy=ok;
 sync; echo 3 >/proc/sys/vm/drop_caches;
 echo KT: dst=$(dd if=/dev/sda bs=64k count=128 iflag=direct 2>/dev/null | s);
+echo KT: discard-max=$(cat /sys/block/sda/queue/discard_max_bytes);
+blkdiscard -o 16777216 -l 16777216 /dev/sda; echo KT: blkdiscard=$?; sync;
 echo KT: sr0=$(cat /sys/block/sr0/size) lbs=$(cat /sys/block/sr0/queue/logical_block_size);
 echo KT: sr0-write=$(dd if=/dev/zero of=/dev/sr0 bs=2048 count=1 oflag=direct 2>/dev/null && echo written || echo refused);
 mount -t iso9660 -o ro /dev/sr0 /mnt && echo KT: mount=ok;
@@ -107,6 +112,13 @@ expect_value copy ok
 [ "$(kt_sha "$img" 0 8)" = "$src" ] || fail "MiB 0-7 of the image are not the guest's copy of MiB 8-15"
 [ "$(kt_sha "$img" 8 8)" = "$src" ] || fail "MiB 8-15 of the image changed"
 expect_value dst "$src"
+[ "$(kt_value discard-max)" -gt 0 ] 2>/dev/null || fail "the guest sees no TRIM (discard_max_bytes $(kt_value discard-max))"
+expect_value blkdiscard 0
+a2=$(kt_alloc_kib "$img")
+# The guest's copy allocated MiB 0-7; its discard freed MiB 16-31.
+[ "$a2" -le $((a1 + 8 * 1024 - 15 * 1024)) ] ||
+	fail "copy of 8 MiB, blkdiscard of 16 MiB: allocated went from $a1 to $a2 KiB"
+[ "$(kt_sha "$img" 16 16)" = "$zero16" ] || fail "MiB 16-31 do not read back as zeroes after TRIM"
 expect_value sr0 "4096 lbs=2048"
 expect_value sr0-write refused
 expect_value mount ok
