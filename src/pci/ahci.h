@@ -78,7 +78,7 @@
 #define AHCI_PCMD_FR (1u << 14)
 #define AHCI_PCMD_CR (1u << 15)
 #define AHCI_PCMD_ATAPI (1u << 24)
-#define AHCI_PCMD_RW 0xfc7f4000u /* bits software may set besides the ones handled */
+#define AHCI_PCMD_RW 0x0e020000u /* PMA, DLAE, ALPE, ASP: stored, no effect */
 
 /* ATA status and error bits. */
 #define ATA_S_ERR 0x01

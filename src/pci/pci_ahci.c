@@ -104,7 +104,7 @@ static void write_d2h(struct ahci_port *p, uint8_t status, uint8_t error, const 
 	}
 }
 
-static void write_pio_setup(struct ahci_port *p, uint32_t count)
+static void write_pio_setup(struct ahci_port *p, uint32_t count, bool to_host)
 {
 	uint8_t *f = rfis(p, RFIS_PIO, 20);
 
@@ -112,7 +112,7 @@ static void write_pio_setup(struct ahci_port *p, uint32_t count)
 		return;
 	memset(f, 0, 20);
 	f[0] = FIS_PIO;
-	f[1] = 0x20 | 0x40; /* D (to host), I */
+	f[1] = (to_host ? 0x20 : 0) | 0x40; /* D (direction), I */
 	f[2] = ATA_S_DRDY | ATA_S_DSC | ATA_S_DRQ;
 	f[15] = ATA_S_DRDY | ATA_S_DSC; /* E_Status */
 	f[16] = (uint8_t)count;
@@ -171,7 +171,7 @@ enum ahci_res ahci_cmd_ok(struct ahci_cmd *c)
 	}
 	set_prdbc(c);
 	if (c->pio) {
-		write_pio_setup(p, c->xfer);
+		write_pio_setup(p, c->xfer, !c->write);
 		p->is |= AHCI_PIS_PSS;
 	}
 	write_d2h(p, ATA_S_DRDY | ATA_S_DSC, 0, c->cfis);
@@ -212,7 +212,11 @@ static void flush_sdb(struct ahci_port *p)
 	if (!p->sdb_done)
 		return;
 	p->sact &= ~p->sdb_done;
-	write_sdb(p, p->sdb_done, ATA_S_DRDY | ATA_S_DSC, 0);
+	/* Commands that succeeded beside a failed one: the error stays in TFD. */
+	if (p->halted)
+		write_sdb(p, p->sdb_done, p->err_status, p->err_error);
+	else
+		write_sdb(p, p->sdb_done, ATA_S_DRDY | ATA_S_DSC, 0);
 	p->sdb_done = 0;
 	port_event(p, AHCI_PIS_SDBS);
 }

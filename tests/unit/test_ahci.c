@@ -717,6 +717,69 @@ static void test_cd_read_only(void **state)
 	assert_true(ram_is_pattern(BUF, 0, 2048));
 }
 
+static void test_pio_write(void **state)
+{
+	struct prd_ent p[2] = { { BUF, 1024 }, { BUF + 0x8000, 512 } };
+	uint8_t got[1536];
+	uint8_t *ps = ram(FB(0) + 0x20);
+
+	memset(ram(BUF), 0x5a, 1024);
+	memset(ram(BUF + 0x8000), 0xa5, 512);
+	assert_true(ata(0, 0x34, 300, 3, 0, true, p, 2)); /* WRITE SECTORS EXT */
+	assert_int_equal(ps[0], 0x5f);
+	assert_int_equal(ps[1] & 0x20, 0); /* D: host to device */
+	image_read(300 * 512, got, sizeof(got));
+	assert_memory_equal(got, ram(BUF), 1024);
+	assert_memory_equal(got + 1024, ram(BUF + 0x8000), 512);
+	assert_true(ata(0, 0xc4, 300, 2, 0, false, p, 1)); /* READ MULTIPLE */
+	assert_int_equal(ps[1] & 0x20, 0x20);
+}
+
+static void test_is_rearmed(void **state)
+{
+	struct prd_ent p = { BUF, 512 };
+
+	assert_true(ata(0, 0xec, 0, 0, 0, false, &p, 1));
+	assert_true(hba_rd(HIS) & 1);
+	msi_clear();
+	/* The driver clears the HBA bit before the port's: it comes back, with an MSI. */
+	hba_wr(HIS, 1);
+	assert_true(hba_rd(HIS) & 1);
+	assert_int_equal(msi_count(), 1);
+	pwr(0, P_IS, ~0u);
+	hba_wr(HIS, 1);
+	assert_int_equal(hba_rd(HIS) & 1, 0);
+	assert_int_equal(msi_count(), 1);
+	/* IE masks: an event without its enable bit raises nothing. */
+	pwr(0, P_IE, 0);
+	assert_true(ata(0, 0xec, 0, 0, 0, false, &p, 1));
+	assert_int_equal(hba_rd(HIS) & 1, 0);
+	assert_int_equal(msi_count(), 1);
+	pwr(0, P_IE, IS_DHRS); /* enabling a pending event raises it */
+	assert_true(hba_rd(HIS) & 1);
+	assert_int_equal(msi_count(), 2);
+}
+
+static void test_ncq_error_among_successes(void **state)
+{
+	/* Tags 0-2 read fine, tag 3 runs past the end: SACT keeps only tag 3, TFD ERR. */
+	for (unsigned t = 0; t < 4; t++) {
+		struct prd_ent p = { BUF + t * 0x10000, 4096 };
+		uint8_t *ct = build(0, t, false, NULL, &p, 1);
+
+		put_cfis(ct, 0x60, t == 3 ? IMG_SIZE / 512 - 1 : t * 8, (uint16_t)(t << 3), 8);
+	}
+	pwr(0, P_SACT, 0xf);
+	pwr(0, P_CI, 0xf);
+	assert_true(WAIT_FOR(prd(0, P_SACT) == 0x8));
+	assert_true(prd(0, P_IS) & IS_TFES);
+	assert_true(prd(0, P_TFD) & 1);
+	for (unsigned t = 0; t < 3; t++)
+		assert_true(ram_is_pattern(BUF + t * 0x10000, t * 8 * 512, 4096));
+	expect_error(0, IS_TFES, 0x10);
+	assert_int_equal(prd(0, P_SACT), 0);
+}
+
 /* ---- A hostile guest ---------------------------------------------------------------------- */
 
 static void test_bad_prdt(void **state)
@@ -869,6 +932,9 @@ int main(void)
 		T(test_read_write_dma),
 		T(test_ncq),
 		T(test_ncq_error_log),
+		T(test_ncq_error_among_successes),
+		T(test_pio_write),
+		T(test_is_rearmed),
 		T(test_flush_and_misc),
 		T(test_trim),
 		T(test_atapi),
