@@ -19,7 +19,11 @@
 # section (tests/bench/l1-disk-bench.sh): fio inside the guest on virtio-blk
 # (sequential 1 MiB read and write, 4 KiB random reads at iodepth 1 and 32)
 # under khyve, QEMU aio=io_uring and QEMU's default on one raw image, with
-# the ratios khyve/QEMU.
+# the ratios khyve/QEMU. Then the network section (tests/bench/l1-net-bench.sh):
+# iperf3 TCP guest->host and host->guest and ping round trips, over a tap on a
+# bridge under khyve, QEMU vhost=off and (if vhost_net loads) QEMU vhost=on,
+# and through libslirp under khyve and QEMU -netdev user, with the ratios
+# khyve/QEMU.
 #
 # Environment: BENCH_RUNS (boots per configuration, 3), BENCH_CONFIGS (subset
 # of khyve-pvh khyve-bzimage qemu-pc qemu-microvm), BENCH_RUN_TIMEOUT
@@ -27,7 +31,11 @@
 # file), BENCH_KEEP=1 (keep the work directory), KHYVE (build/khyve),
 # BENCH_DISK=0 (no disk section), BENCH_DISK_RUNS (boots per disk
 # configuration, 3), BENCH_DISK_CONFIGS (subset of khyve qemu-uring
-# qemu-threads), BENCH_FIO_RUNTIME (seconds per fio job, 5),
+# qemu-threads), BENCH_FIO_RUNTIME (seconds per fio job, 5), BENCH_NET=0 (no
+# network section), BENCH_NET_RUNS (boots per network configuration, 3),
+# BENCH_NET_CONFIGS (subset of khyve-tap qemu-tap qemu-vhost khyve-slirp
+# qemu-user), BENCH_IPERF_TIME (seconds per iperf3 test, 5), BENCH_BOOT=0
+# (no boot section),
 # L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
 # L1_BOOT_TIMEOUT (90), L1_STALL_TIMEOUT (seconds of console silence after
 # which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), BENCH_L1_RETRY (fresh
@@ -54,17 +62,29 @@ export BENCH_DISK=${BENCH_DISK:-1}
 export BENCH_DISK_RUNS=${BENCH_DISK_RUNS:-3}
 export BENCH_DISK_CONFIGS=${BENCH_DISK_CONFIGS:-khyve qemu-uring qemu-threads}
 export BENCH_FIO_RUNTIME=${BENCH_FIO_RUNTIME:-5}
+export BENCH_BOOT=${BENCH_BOOT:-1}
+export BENCH_NET=${BENCH_NET:-1}
+export BENCH_NET_RUNS=${BENCH_NET_RUNS:-3}
+export BENCH_NET_CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap qemu-tap qemu-vhost khyve-slirp qemu-user}
+export BENCH_IPERF_TIME=${BENCH_IPERF_TIME:-5}
 export KHYVE=${KHYVE:-$ROOT/build/khyve}
 export TB_CACHE=${TB_CACHE:-$ROOT/.cache}
 OUT=${BENCH_OUT:-$ROOT/build/bench-boot.txt}
 nconf=$(echo $BENCH_CONFIGS | wc -w)
 nvm=$((nconf * (BENCH_RUNS + 1)))
+[ "$BENCH_BOOT" = 1 ] || nvm=0
 # A disk run (a guest boot and four fio jobs) counts as two boot runs.
 ndisk=0
 [ "$BENCH_DISK" = 1 ] && ndisk=$(($(echo $BENCH_DISK_CONFIGS | wc -w) * BENCH_DISK_RUNS))
 nvm=$((nvm + 2 * ndisk))
-scen=l1-boot-bench
+# A network run (a guest boot and two iperf3 tests) counts as two boot runs.
+nnet=0
+[ "$BENCH_NET" = 1 ] && nnet=$(($(echo $BENCH_NET_CONFIGS | wc -w) * BENCH_NET_RUNS))
+nvm=$((nvm + 2 * nnet))
+scen=
+[ "$BENCH_BOOT" = 1 ] && scen=l1-boot-bench
 [ "$BENCH_DISK" = 1 ] && scen="$scen l1-disk-bench"
+[ "$BENCH_NET" = 1 ] && scen="$scen l1-net-bench"
 
 log() { echo "bench: $*"; }
 since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
@@ -75,6 +95,7 @@ command -v qemu-system-x86_64 >/dev/null || { log "qemu-system-x86_64 not instal
 t_start=$(now)
 fio=
 [ "$BENCH_DISK" = 1 ] && fio=--fio
+[ "$BENCH_NET" = 1 ] && fio="$fio --net"
 guest=$("$ROOT/tests/testbed/build-guest.sh" $fio) || { log "cannot build the test guest"; exit 1; }
 eval "$guest"
 export GUEST_KERNEL GUEST_INITRD
@@ -101,8 +122,15 @@ run_direct() {
 	export BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-60}
 	export KT_WORKDIR=$WORK/vm
 	mkdir -p "$KT_WORKDIR"
-	timeout -k 10 $((60 + nvm * BENCH_RUN_TIMEOUT)) sh "$BENCH/l1-boot-bench.sh" </dev/null 2>&1 |
-		tee "$WORK/bench.log"
+	: >"$WORK/bench.log"
+	if [ "$BENCH_BOOT" = 1 ]; then
+		timeout -k 10 $((60 + nvm * BENCH_RUN_TIMEOUT)) sh "$BENCH/l1-boot-bench.sh" </dev/null 2>&1 |
+			tee "$WORK/bench.log"
+	fi
+	if [ "$BENCH_NET" = 1 ]; then
+		GUEST_NET_PART=$GUEST_NET_PART timeout -k 10 $((60 + 2 * nnet * BENCH_RUN_TIMEOUT)) \
+			sh "$BENCH/l1-net-bench.sh" </dev/null 2>&1 | tee -a "$WORK/bench.log"
+	fi
 	[ "$BENCH_DISK" = 1 ] || return 0
 	# The guest initramfs with fio appended.
 	cat "$GUEST_INITRD" "$GUEST_FIO_PART" >"$WORK/initrd-fio.img"
@@ -123,7 +151,7 @@ run_testbed() {
 	# The bench script is a scenario to L1's /init (whose backstop, 150 s
 	# times TIMEOUT_SCALE, must outlast our own L1 timeout); QEMU goes in
 	# too, plus the firmware of -M microvm, in a part of our own.
-	l1=$(VMM=khyve L1_QEMU=1 TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
+	l1=$(VMM=khyve L1_QEMU=1 L1_NET=$BENCH_NET TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
 		"$ROOT/tests/testbed/build-l1.sh" "$WORK/l1-e2e.cpio" $scen) || {
 		log "cannot build the L1 initramfs"
 		return 1
@@ -151,6 +179,15 @@ EOF
 		# The guest initramfs with fio appended (newc archives concatenate).
 		mkdir -p "$part/guest"
 		cat "$GUEST_INITRD" "$GUEST_FIO_PART" >"$part/guest/initrd-fio.img"
+	fi
+	if [ "$BENCH_NET" = 1 ]; then
+		cp "$BENCH/l1-net-bench.sh" "$part/e2e/scenarios/"
+		cat >"$part/e2e/scenarios/l1-net-bench.conf" <<EOF
+BENCH_NET_RUNS=$BENCH_NET_RUNS
+BENCH_NET_CONFIGS="$BENCH_NET_CONFIGS"
+BENCH_IPERF_TIME=$BENCH_IPERF_TIME
+BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+EOF
 	fi
 	cp /usr/share/qemu/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
 		cp /usr/share/seabios/bios-microvm.bin "$part/usr/share/kt-qemu/" 2>/dev/null ||
@@ -248,8 +285,9 @@ case $mode in
 direct) run_direct && ok=1 ;;
 testbed) run_testbed && ok=1 ;;
 esac
-grep -q '^SCENARIO l1-boot-bench PASS' "$WORK/bench.log" || ok=0
+[ "$BENCH_BOOT" = 1 ] && ! grep -q '^SCENARIO l1-boot-bench PASS' "$WORK/bench.log" && ok=0
 [ "$BENCH_DISK" = 1 ] && ! grep -q '^SCENARIO l1-disk-bench PASS' "$WORK/bench.log" && ok=0
+[ "$BENCH_NET" = 1 ] && ! grep -q '^SCENARIO l1-net-bench PASS' "$WORK/bench.log" && ok=0
 
 # The table.
 mkdir -p "$(dirname "$OUT")"
@@ -258,11 +296,17 @@ mkdir -p "$(dirname "$OUT")"
 	echo "run $where"
 	grep '^BENCH info ' "$WORK/bench.log" | sed 's/^BENCH info /  /'
 	echo
-	grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
+	[ "$BENCH_BOOT" = 1 ] &&
+		grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
 	if [ "$BENCH_DISK" = 1 ]; then
 		echo
 		grep '^BENCH disk ' "$WORK/bench.log" |
 			awk -v runs="$BENCH_DISK_RUNS" -v configs="$BENCH_DISK_CONFIGS" -f "$BENCH/disk-table.awk"
+	fi
+	if [ "$BENCH_NET" = 1 ]; then
+		echo
+		grep '^BENCH net ' "$WORK/bench.log" |
+			awk -v runs="$BENCH_NET_RUNS" -v configs="$BENCH_NET_CONFIGS" -f "$BENCH/net-table.awk"
 	fi
 	if [ $mode = testbed ]; then
 		echo

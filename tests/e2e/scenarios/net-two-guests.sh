@@ -36,9 +36,18 @@ wait \$n; echo KT: t1=\$(cut -d' ' -f1 /proc/uptime); echo KT: sha=\$(cut -c1-64
 KT_VM=b start_script_guest 130 "$KT_TMP/b" "$scriptb" -s 3,virtio-net,"$tapb"
 b_pid=$VM_PID b_wd=$VM_WD b_log=$VM_LOG
 KT_VM=a run_script_guest 130 "$KT_TMP/a" "$scripta" -s 3,virtio-net,"$tapa"
-a_log=$VM_LOG
-expect_script_ok
+a_log=$VM_LOG a_rc=$KHYVE_RC a_to=$KHYVE_TIMEDOUT
 wait_khyve "$b_pid" "$b_wd" "$b_log"
+# A failure shows both consoles, B's then A's.
+fail() {
+	VM_LOG=$b_log _kt_show_tail
+	VM_LOG=$a_log _kt_show_tail
+	_kt_done=1
+	echo "SCENARIO $SCENARIO FAIL: $*"
+	exit 1
+}
+expect_script_ok
+VM_LOG=$a_log KHYVE_RC=$a_rc KHYVE_TIMEDOUT=$a_to
 expect_script_ok
 expect_value ping 0 "$a_log"
 expect_value ping 0 "$b_log"
