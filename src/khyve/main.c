@@ -25,6 +25,7 @@
 #include "core/options.h"
 #include "core/registry.h"
 #include "core/vmm.h"
+#include "hw/fw_cfg.h"
 #include "hw/platform.h"
 #include "pci/pci.h"
 #include "lib/vmmapi.h"
@@ -84,7 +85,6 @@ static int check_unimplemented(void)
 	} later[] = {
 		{ "lpc.bootrom", "firmware boot (-l bootrom)" },
 		{ "lpc.tpm", "TPM (-l tpm)" },
-		{ "lpc.fwcfg", "fw_cfg (-l fwcfg)" },
 		{ "lpc.pc-testdev", "pc-testdev (-l pc-testdev)" },
 		{ "gdb", "the GDB server (-G)" },
 		{ "restore", "snapshot restore (-r)" },
@@ -93,6 +93,14 @@ static int check_unimplemented(void)
 
 	if (pci_check_config() < 0)
 		return -1;
+	/* QEMU's fw_cfg is implemented (hw/fw_cfg.c); bhyve's own interface is not. */
+	const char *fwcfg = get_config_value("lpc.fwcfg");
+
+	if (fwcfg != NULL && strcmp(fwcfg, "qemu") != 0) {
+		fprintf(stderr, "khyve: fw_cfg type '%s' (-l fwcfg,%s) is not implemented yet; "
+			"use -l fwcfg,qemu\n", fwcfg, fwcfg);
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		if (get_config_value(later[i].key) != NULL || find_config_node(later[i].key) != NULL) {
 			fprintf(stderr, "khyve: %s is not implemented yet\n", later[i].what);
@@ -319,6 +327,11 @@ int main(int argc, char **argv)
 	if (init_inout() < 0 || lpc_init(ctx) < 0 || pci_init(ctx) < 0)
 		die();
 	lb.rsdp_addr = install_acpi(&topo);
+	if (fw_cfg_active() &&
+	    fw_cfg_add_machine(topo.cpus, topo.cpus, mem, get_config_value("uuid")) < 0) {
+		fprintf(stderr, "khyve: fw_cfg: cannot describe the machine\n");
+		die();
+	}
 	if (linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
 		die();
 

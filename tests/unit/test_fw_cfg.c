@@ -1,0 +1,269 @@
+/*
+ * fw_cfg (src/hw/fw_cfg.c) driven as firmware drives it: selector and data
+ * ports through emulate_inout(), DMA requests laid out in a fake guest RAM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/inout.h"
+#include "hw/fw_cfg.h"
+#include "lib/vmmapi.h"
+
+#define RAM_SIZE (1u << 20)
+#define REQ_GPA 0x1000u
+#define BUF_GPA 0x2000u
+
+static struct vmctx ctx;
+
+static int setup(void **state)
+{
+	ctx = (struct vmctx){ .ram = calloc(1, RAM_SIZE), .lowmem = RAM_SIZE,
+			      .ram_map_len = RAM_SIZE };
+	assert_non_null(ctx.ram);
+	return fw_cfg_setup(&ctx);
+}
+
+static int teardown(void **state)
+{
+	fw_cfg_teardown();
+	free(ctx.ram);
+	return 0;
+}
+
+static void select_key(uint16_t key)
+{
+	uint32_t v = key;
+
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_SEL, 2, &v), 0);
+}
+
+static uint8_t data_byte(void)
+{
+	uint32_t v = 0xdeadbeef;
+
+	assert_int_equal(emulate_inout(&ctx, true, FW_CFG_PORT_DATA, 1, &v), 0);
+	return (uint8_t)v;
+}
+
+static void read_bytes(uint16_t key, void *buf, size_t len)
+{
+	select_key(key);
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = data_byte();
+}
+
+/* Write a DMA request at REQ_GPA and start it as SeaBIOS does (two be32 halves). */
+static uint32_t dma_at(uint64_t req_gpa, uint32_t control, uint32_t len, uint64_t addr)
+{
+	uint8_t *req = ctx.ram + REQ_GPA;
+	uint32_t c = htobe32(control), l = htobe32(len);
+	uint64_t a = htobe64(addr);
+	uint32_t hi = htole32(htobe32((uint32_t)(req_gpa >> 32)));
+	uint32_t lo = htole32(htobe32((uint32_t)req_gpa));
+
+	memcpy(req, &c, 4);
+	memcpy(req + 4, &l, 4);
+	memcpy(req + 8, &a, 8);
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA, 4, &hi), 0);
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA + 4, 4, &lo), 0);
+	memcpy(&c, req, 4);
+	return be32toh(c);
+}
+
+static uint32_t dma(uint32_t control, uint32_t len, uint64_t addr)
+{
+	return dma_at(REQ_GPA, control, len, addr);
+}
+
+static void test_signature_and_features(void **state)
+{
+	char sig[4];
+	uint32_t id;
+	uint32_t v = 0;
+
+	read_bytes(FW_CFG_SIGNATURE, sig, 4);
+	assert_memory_equal(sig, "QEMU", 4);
+	read_bytes(FW_CFG_ID, &id, 4);
+	assert_int_equal(le32toh(id), FW_CFG_ID_TRADITIONAL | FW_CFG_ID_DMA);
+	/* The DMA register reads back "QEMU CFG". */
+	assert_int_equal(emulate_inout(&ctx, true, FW_CFG_PORT_DMA, 4, &v), 0);
+	assert_memory_equal(&v, "QEMU", 4);
+}
+
+static void test_legacy_keys(void **state)
+{
+	uint16_t n;
+	uint64_t ram;
+	uint8_t uuid[16];
+
+	assert_int_equal(fw_cfg_add_machine(3, 4, 512ull << 20,
+					    "01234567-89ab-cdef-0011-223344556677"), 0);
+	read_bytes(FW_CFG_NB_CPUS, &n, 2);
+	assert_int_equal(le16toh(n), 3);
+	read_bytes(FW_CFG_MAX_CPUS, &n, 2);
+	assert_int_equal(le16toh(n), 4);
+	read_bytes(FW_CFG_NOGRAPHIC, &n, 2);
+	assert_int_equal(le16toh(n), 1);
+	read_bytes(FW_CFG_RAM_SIZE, &ram, 8);
+	assert_int_equal(le64toh(ram), 512ull << 20);
+	read_bytes(FW_CFG_UUID, uuid, 16);
+	assert_int_equal(uuid[0], 0x01);
+	assert_int_equal(uuid[15], 0x77);
+	assert_int_equal(fw_cfg_add_machine(1, 1, 1, "not-a-uuid"), -1);
+	/* File keys are not legacy keys. */
+	assert_int_equal(fw_cfg_add_u32(FW_CFG_FILE_DIR, 1), -1);
+	assert_int_equal(fw_cfg_add_u32(0x30, 1), -1);
+}
+
+struct dirent_be {
+	uint32_t size;
+	uint16_t select, reserved;
+	char name[56];
+};
+
+static void test_directory_sorted(void **state)
+{
+	uint32_t count;
+	struct dirent_be e[3];
+
+	assert_int_equal(fw_cfg_add_file("opt/zeta", "zz", 2), 0);
+	assert_int_equal(fw_cfg_add_file("etc/alpha", "a", 1), 0);
+	assert_int_equal(fw_cfg_add_file("opt/mid", "mmm", 3), 0);
+	assert_int_equal(fw_cfg_add_file("opt/mid", "x", 1), -1); /* duplicate */
+	char longname[FW_CFG_NAME_LEN + 1];
+	memset(longname, 'a', FW_CFG_NAME_LEN);
+	longname[FW_CFG_NAME_LEN] = '\0';
+	assert_int_equal(fw_cfg_add_file(longname, "x", 1), -1);
+	longname[FW_CFG_NAME_LEN - 1] = '\0'; /* 55 characters fit */
+	assert_int_equal(fw_cfg_add_file(longname, "x", 1), 0);
+
+	select_key(FW_CFG_FILE_DIR);
+	for (int i = 0; i < 4; i++)
+		((uint8_t *)&count)[i] = data_byte();
+	assert_int_equal(be32toh(count), 4);
+	for (size_t i = 0; i < sizeof(e); i++)
+		((uint8_t *)e)[i] = data_byte();
+	assert_string_equal(e[0].name, longname);
+	assert_string_equal(e[1].name, "etc/alpha");
+	assert_int_equal(be32toh(e[1].size), 1);
+	assert_int_equal(be16toh(e[1].select), FW_CFG_FILE_FIRST + 1);
+	assert_string_equal(e[2].name, "opt/mid");
+	assert_int_equal(be16toh(e[2].select), FW_CFG_FILE_FIRST + 2);
+	assert_int_equal(e[2].reserved, 0);
+
+	char got[3];
+	read_bytes(FW_CFG_FILE_FIRST + 2, got, 3);
+	assert_memory_equal(got, "mmm", 3);
+}
+
+static void test_read_past_end(void **state)
+{
+	assert_int_equal(fw_cfg_add_file("opt/two", "ab", 2), 0);
+	select_key(FW_CFG_FILE_FIRST);
+	assert_int_equal(data_byte(), 'a');
+	assert_int_equal(data_byte(), 'b');
+	assert_int_equal(data_byte(), 0);
+	assert_int_equal(data_byte(), 0);
+	/* Selecting again starts over; unknown keys and the write channel read 0. */
+	select_key(FW_CFG_FILE_FIRST);
+	assert_int_equal(data_byte(), 'a');
+	select_key(0x1234);
+	assert_int_equal(data_byte(), 0);
+	select_key(0x4000 | FW_CFG_SIGNATURE);
+	assert_int_equal(data_byte(), 0);
+	/* A data port write is dropped. */
+	uint32_t v = 0x55;
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DATA, 1, &v), 0);
+	select_key(FW_CFG_SIGNATURE);
+	assert_int_equal(data_byte(), 'Q');
+}
+
+static void test_dma_read_skip_select(void **state)
+{
+	uint8_t *buf = ctx.ram + BUF_GPA;
+
+	assert_int_equal(fw_cfg_add_file("opt/data", "0123456789", 10), 0);
+	memset(buf, 0xee, 16);
+	assert_int_equal(dma(FW_CFG_DMA_SELECT | FW_CFG_DMA_READ | (uint32_t)FW_CFG_FILE_FIRST << 16,
+			     4, BUF_GPA), 0);
+	assert_memory_equal(buf, "0123", 4);
+	assert_int_equal(buf[4], 0xee);
+	assert_int_equal(dma(FW_CFG_DMA_SKIP, 3, 0), 0);
+	/* Reading past the end: what remains, then zeroes. */
+	assert_int_equal(dma(FW_CFG_DMA_READ, 8, BUF_GPA), 0);
+	assert_memory_equal(buf, "789\0\0\0\0\0", 8);
+	/* The data port continues where DMA stopped. */
+	assert_int_equal(dma(FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP | (uint32_t)FW_CFG_FILE_FIRST << 16,
+			     9, 0), 0);
+	assert_int_equal(data_byte(), '9');
+	/* Select alone. */
+	assert_int_equal(dma(FW_CFG_DMA_SELECT, 0, 0), 0);
+	assert_int_equal(data_byte(), 'Q');
+	/* Zero length read, address irrelevant. */
+	assert_int_equal(dma(FW_CFG_DMA_READ, 0, 0), 0);
+}
+
+static void test_dma_errors(void **state)
+{
+	/* Destination outside RAM, or wrapping around. */
+	assert_int_equal(dma(FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, RAM_SIZE - 2),
+			 FW_CFG_DMA_ERROR);
+	assert_int_equal(dma(FW_CFG_DMA_READ, 16, 0xfffffffffffffff8ull), FW_CFG_DMA_ERROR);
+	assert_int_equal(dma(FW_CFG_DMA_READ, 0xffffffffu, BUF_GPA), FW_CFG_DMA_ERROR);
+	/* Writes are refused. */
+	assert_int_equal(dma(FW_CFG_DMA_SELECT | FW_CFG_DMA_WRITE, 4, BUF_GPA), FW_CFG_DMA_ERROR);
+	/* Unknown control bits: nothing done, no error. */
+	assert_int_equal(dma(0xffe0u, 4, BUF_GPA), 0);
+	/* A request structure outside RAM is ignored (nowhere to report). */
+	uint32_t lo = htole32(htobe32(RAM_SIZE - 8)), hi = 0;
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA, 4, &hi), 0);
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA + 4, 4, &lo), 0);
+	hi = htole32(htobe32(0x10u));
+	lo = 0;
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA, 4, &hi), 0);
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA + 4, 4, &lo), 0);
+	/* Odd widths on the DMA register are dropped. */
+	uint32_t b = 1;
+	assert_int_equal(emulate_inout(&ctx, false, FW_CFG_PORT_DMA + 1, 1, &b), 0);
+	/* After all this, the device still works. */
+	assert_int_equal(dma(FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF_GPA), 0);
+	assert_memory_equal(ctx.ram + BUF_GPA, "QEMU", 4);
+}
+
+static void test_user_files(void **state)
+{
+	char got[5];
+
+	config_init();
+	assert_int_equal(set_config_value("fwcfg.user.0.name", "opt/khyve/s"), 0);
+	assert_int_equal(set_config_value("fwcfg.user.0.string", "hello"), 0);
+	assert_int_equal(set_config_value("fwcfg.user.1.name", "opt/khyve/f"), 0);
+	assert_int_equal(set_config_value("fwcfg.user.1.file", "/proc/self/nonexistent"), 0);
+	assert_int_equal(fw_cfg_add_user_files(), -1);
+	read_bytes(FW_CFG_FILE_FIRST, got, 5);
+	assert_memory_equal(got, "hello", 5);
+	config_free();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_signature_and_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_sorted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_past_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_read_skip_select, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_files, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
