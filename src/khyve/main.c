@@ -30,6 +30,7 @@
 #include "pci/pci.h"
 #include "lib/vmmapi.h"
 #include "x86/acpi.h"
+#include "x86/acpi_loader.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
 #include "x86/linux_boot.h"
@@ -212,6 +213,11 @@ static uint64_t install_acpi(const struct cpu_topology *topo)
 		die();
 	}
 	used = acpi_install(&tables, vm_map_gpa(ctx, ACPI_TABLES_ADDR, len), ACPI_TABLES_ADDR, len);
+	/* Firmware gets the same tables through the fw_cfg linker/loader. */
+	if (fw_cfg_active() && acpi_loader_add_fw_cfg(&tables) < 0) {
+		fprintf(stderr, "khyve: fw_cfg: cannot add the ACPI tables\n");
+		die();
+	}
 	acpi_tables_free(&tables);
 	if (used == 0) {
 		fprintf(stderr, "khyve: ACPI tables do not fit below 1 MiB\n");
