@@ -451,12 +451,12 @@ int fw_cfg_add_user_files(void)
 	}
 }
 
-/* Present with -l fwcfg,qemu (and, later, with a boot ROM). */
+/* Present with -l fwcfg,qemu, and with a boot ROM (firmware reads the machine from it). */
 static int fw_cfg_lpc_init(struct vmctx *ctx)
 {
 	const char *type = get_config_value("lpc.fwcfg");
 
-	if (type == NULL || strcmp(type, "qemu") != 0) {
+	if ((type == NULL || strcmp(type, "qemu") != 0) && get_config_value("lpc.bootrom") == NULL) {
 		if (find_config_node("fwcfg.user") != NULL) {
 			fprintf(stderr, "khyve: -f: fw_cfg files need the fw_cfg device "
 				"(-l fwcfg,qemu)\n");

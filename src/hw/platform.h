@@ -6,6 +6,8 @@
 #ifndef KHYVE_PLATFORM_H
 #define KHYVE_PLATFORM_H
 
+#include <stdint.h>
+
 #include "core/linker_set.h"
 
 struct vmctx;
@@ -26,6 +28,9 @@ struct lpc_dev {
 int lpc_init(struct vmctx *ctx);
 void lpc_acpi(struct acpi_config *cfg);
 void lpc_cleanup(void);
+
+/* RTC: CMOS memory-size bytes for firmware (call after lpc_init). */
+void rtc_set_memory(uint64_t lowmem, uint64_t highmem);
 
 /* ACPI PM: press the power button (SIGTERM). */
 void acpi_pm_power_button(struct vmctx *ctx);

@@ -208,5 +208,31 @@ static int rtc_init(struct vmctx *ctx)
 	return register_inout(&iop);
 }
 
+/*
+ * The memory-size bytes a PC BIOS leaves in CMOS, which firmware such as
+ * SeaBIOS reads when fw_cfg gives no e820 map (values as QEMU's pc_cmos_init).
+ */
+static void cmos_put16(uint8_t reg, uint64_t v)
+{
+	v = v > 0xffff ? 0xffff : v;
+	rtc.cmos[reg] = (uint8_t)v;
+	rtc.cmos[reg + 1] = (uint8_t)(v >> 8);
+}
+
+void rtc_set_memory(uint64_t lowmem, uint64_t highmem)
+{
+	uint64_t above_1m = lowmem > (1u << 20) ? (lowmem - (1u << 20)) >> 10 : 0;
+	uint64_t above_16m = lowmem > (16u << 20) ? (lowmem - (16u << 20)) >> 16 : 0;
+	uint64_t above_4g = highmem >> 16;
+
+	cmos_put16(0x15, 640);       /* base memory, KiB */
+	cmos_put16(0x17, above_1m);  /* extended memory, KiB */
+	cmos_put16(0x30, above_1m);
+	cmos_put16(0x34, above_16m); /* above 16 MiB, 64 KiB units */
+	rtc.cmos[0x5b] = (uint8_t)above_4g; /* above 4 GiB, 64 KiB units, 3 bytes */
+	rtc.cmos[0x5c] = (uint8_t)(above_4g >> 8);
+	rtc.cmos[0x5d] = (uint8_t)(above_4g >> 16);
+}
+
 static struct lpc_dev rtc_dev = { .name = "rtc", .init = rtc_init };
 LPC_DEV_SET(rtc_dev);

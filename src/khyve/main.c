@@ -31,6 +31,7 @@
 #include "lib/vmmapi.h"
 #include "x86/acpi.h"
 #include "x86/acpi_loader.h"
+#include "x86/bootrom.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
 #include "x86/linux_boot.h"
@@ -78,13 +79,40 @@ static void __attribute__((noreturn)) die(void)
 	exit(VM_EXIT_ERROR);
 }
 
+/*
+ * Firmware boot works for SeaBIOS-sized images (at most 256 KiB, shadowed
+ * below 1 MiB); larger ones (OVMF) need more than khyve offers yet.
+ */
+static int check_bootrom(void)
+{
+	const char *rom = get_config_value("lpc.bootrom");
+	struct stat st;
+
+	if (rom == NULL)
+		return 0;
+	if (stat(rom, &st) < 0) {
+		fprintf(stderr, "khyve: lpc.bootrom: %s: %s\n", rom, strerror(errno));
+		return -1;
+	}
+	if (get_config_value("lpc.bootvars") != NULL) {
+		fprintf(stderr, "khyve: the firmware variable store (-l bootrom,ROM,VARS) is not "
+			"implemented yet\n");
+		return -1;
+	}
+	if (st.st_size > BOOTROM_LEGACY_MAX) {
+		fprintf(stderr, "khyve: firmware boot (-l bootrom) of images larger than 256 KiB "
+			"(UEFI) is not implemented yet\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* Options parsed from bhyve's syntax whose emulation is a later milestone. */
 static int check_unimplemented(void)
 {
 	static const struct {
 		const char *key, *what;
 	} later[] = {
-		{ "lpc.bootrom", "firmware boot (-l bootrom)" },
 		{ "lpc.tpm", "TPM (-l tpm)" },
 		{ "lpc.pc-testdev", "pc-testdev (-l pc-testdev)" },
 		{ "gdb", "the GDB server (-G)" },
@@ -93,6 +121,8 @@ static int check_unimplemented(void)
 	};
 
 	if (pci_check_config() < 0)
+		return -1;
+	if (check_bootrom() < 0)
 		return -1;
 	/* QEMU's fw_cfg is implemented (hw/fw_cfg.c); bhyve's own interface is not. */
 	const char *fwcfg = get_config_value("lpc.fwcfg");
@@ -109,6 +139,21 @@ static int check_unimplemented(void)
 		}
 	}
 	return 0;
+}
+
+/*
+ * SeaBIOS recognises QEMU (and then reads fw_cfg) by an i440FX 8086:1237 at
+ * 00:00.0: with a boot ROM, a hostbridge there presents those IDs unless its
+ * pcireg.* keys say otherwise.
+ */
+static void hostbridge_as_i440fx(void)
+{
+	const char *dev = get_config_value("pci.0.0.0.device");
+
+	if (dev == NULL || strcmp(dev, "hostbridge") != 0)
+		return;
+	(void)set_config_value_if_unset("pci.0.0.0.pcireg.vendor", "0x8086");
+	(void)set_config_value_if_unset("pci.0.0.0.pcireg.device", "0x1237");
 }
 
 static uint64_t memory_size(void)
@@ -196,7 +241,7 @@ static void setup_pause_exits(void)
 		(void)vm_enable_cap(ctx, KVM_CAP_X86_DISABLE_EXITS, KVM_X86_DISABLE_EXITS_PAUSE);
 }
 
-static uint64_t install_acpi(const struct cpu_topology *topo)
+static uint64_t install_acpi(const struct cpu_topology *topo, bool firmware)
 {
 	struct acpi_config cfg = { .ncpus = topo->cpus, .ioapic_id = 0 };
 	struct acpi_tables tables;
@@ -212,7 +257,10 @@ static uint64_t install_acpi(const struct cpu_topology *topo)
 		fprintf(stderr, "khyve: cannot build ACPI tables\n");
 		die();
 	}
-	used = acpi_install(&tables, vm_map_gpa(ctx, ACPI_TABLES_ADDR, len), ACPI_TABLES_ADDR, len);
+	/* Firmware owns low memory (the BIOS copy lives where the tables would). */
+	used = firmware ? 1
+			: acpi_install(&tables, vm_map_gpa(ctx, ACPI_TABLES_ADDR, len),
+				       ACPI_TABLES_ADDR, len);
 	/* Firmware gets the same tables through the fw_cfg linker/loader. */
 	if (fw_cfg_active() && acpi_loader_add_fw_cfg(&tables) < 0) {
 		fprintf(stderr, "khyve: fw_cfg: cannot add the ACPI tables\n");
@@ -308,14 +356,18 @@ int main(int argc, char **argv)
 	if (check_unimplemented() < 0 || topology_from_config(&topo) < 0)
 		return VM_EXIT_ERROR;
 	uint64_t mem = memory_size();
-	lb = (struct linux_boot){
-		.kernel = boot_kernel(),
-		.initrd = boot_initrd(),
-		.cmdline = get_config_value("boot.cmdline"),
-		.pvh = get_config_bool_default("boot.pvh", true),
-		.kernel_cache = get_config_bool_default("boot.kernel_cache", true),
-		.trace = trace_startup,
-	};
+	const char *bootrom = get_config_value("lpc.bootrom");
+
+	if (bootrom == NULL) {
+		lb = (struct linux_boot){
+			.kernel = boot_kernel(),
+			.initrd = boot_initrd(),
+			.cmdline = get_config_value("boot.cmdline"),
+			.pvh = get_config_bool_default("boot.pvh", true),
+			.kernel_cache = get_config_bool_default("boot.kernel_cache", true),
+			.trace = trace_startup,
+		};
+	}
 	if (registry_claim(name) < 0)
 		return VM_EXIT_ERROR;
 	if (mevent_init() < 0) {
@@ -330,15 +382,19 @@ int main(int argc, char **argv)
 	open_vm(mem);
 	trace_phase("vm-created");
 	setup_vcpus(&topo);
+	if (bootrom != NULL)
+		hostbridge_as_i440fx();
 	if (init_inout() < 0 || lpc_init(ctx) < 0 || pci_init(ctx) < 0)
 		die();
-	lb.rsdp_addr = install_acpi(&topo);
+	lb.rsdp_addr = install_acpi(&topo, bootrom != NULL);
 	if (fw_cfg_active() &&
 	    fw_cfg_add_machine(topo.cpus, topo.cpus, mem, get_config_value("uuid")) < 0) {
 		fprintf(stderr, "khyve: fw_cfg: cannot describe the machine\n");
 		die();
 	}
-	if (linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
+	/* With firmware, vCPU 0 starts at the reset vector in KVM's reset state. */
+	if (bootrom != NULL ? bootrom_setup(ctx, bootrom) < 0
+			    : linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
 		die();
 
 	trace_phase("guest-start");

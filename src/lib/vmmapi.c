@@ -128,10 +128,12 @@ void vm_close(struct vmctx *ctx)
 	free(ctx);
 }
 
-static int add_memslot(struct vmctx *ctx, uint64_t gpa, uint64_t len, void *host)
+static int add_memslot_flags(struct vmctx *ctx, uint64_t gpa, uint64_t len, void *host,
+			     uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = (uint32_t)ctx->nslots,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = len,
 		.userspace_addr = (uintptr_t)host,
@@ -141,6 +143,21 @@ static int add_memslot(struct vmctx *ctx, uint64_t gpa, uint64_t len, void *host
 		return -1;
 	ctx->nslots++;
 	return 0;
+}
+
+static int add_memslot(struct vmctx *ctx, uint64_t gpa, uint64_t len, void *host)
+{
+	return add_memslot_flags(ctx, gpa, len, host, 0);
+}
+
+int vm_add_rom(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len)
+{
+	/* Guest writes to a read-only slot exit as MMIO, where nobody claims them. */
+	if (vm_check_extension(ctx, KVM_CAP_READONLY_MEM) <= 0) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return add_memslot_flags(ctx, gpa, len, host, KVM_MEM_READONLY);
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,

@@ -48,6 +48,8 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired
  */
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, uint64_t len);
 uint64_t vm_mem_size(const struct vmctx *ctx);
+/* Map host memory read-only at gpa (firmware ROM, KVM_MEM_READONLY). Returns 0 or -1 (errno). */
+int vm_add_rom(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len);
 
 int vm_create_irqchip(struct vmctx *ctx);
 /* Drive an ISA/IOAPIC interrupt line (level: 1 asserted, 0 deasserted). */

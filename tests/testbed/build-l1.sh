@@ -85,6 +85,10 @@ build_base() {
 tb_locked build_base
 
 parts=$base
+# Firmware scenarios (fw-*) boot the SeaBIOS image the QEMU part carries.
+for s in "$@"; do
+	case $s in fw-*) L1_QEMU=1 ;; esac
+done
 if [ "$VMM" = qemu ] || [ "${L1_QEMU:-0}" = 1 ]; then
 	qemu_bin=$(command -v qemu-system-x86_64) || tb_die "qemu-system-x86_64 not installed"
 	qemu_key=$( {
