@@ -11,10 +11,13 @@
 #include <endian.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/inout.h"
 #include "hw/fw_cfg.h"
+#include "hw/platform.h"
 #include "lib/vmmapi.h"
 
 #define RAM_SIZE (1u << 20)
@@ -253,6 +256,89 @@ static void test_user_files(void **state)
 	config_free();
 }
 
+/* CMOS byte through the RTC's ports; 0xffff... marks a failed access (no cmocka in children). */
+static unsigned cmos(uint8_t reg)
+{
+	uint32_t v = reg;
+
+	if (emulate_inout(&ctx, false, 0x70, 1, &v) != 0 ||
+	    emulate_inout(&ctx, true, 0x71, 1, &v) != 0)
+		return 0x10000;
+	return (uint8_t)v;
+}
+
+static unsigned cmos16(uint8_t reg)
+{
+	return cmos(reg) | cmos((uint8_t)(reg + 1)) << 8;
+}
+
+/* In a child (lpc_init() is for good): the memory-size bytes as QEMU fills them. */
+static bool cmos_memory_ok(void)
+{
+	config_init();
+	if (lpc_init(&ctx) < 0)
+		return false;
+	rtc_set_memory(3ull << 30, 1ull << 30);
+	if (cmos16(0x15) != 640 || cmos16(0x17) != 0xffff || cmos16(0x30) != 0xffff ||
+	    cmos16(0x34) != ((3u << 30) - (16u << 20)) >> 16 ||
+	    (cmos(0x5b) | cmos(0x5c) << 8 | cmos(0x5d) << 16) != (1u << 30) >> 16)
+		return false;
+	rtc_set_memory(8u << 20, 0);
+	return cmos16(0x17) == 7 * 1024 && cmos16(0x34) == 0 && cmos(0x5b) == 0;
+}
+
+static void test_cmos_memory(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(cmos_memory_ok() ? 0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * lpc_init() registers every platform device's ports for good, so each
+ * configuration is tried in a child. Returns the child's verdict:
+ * 0 = lpc_init failed, 1 = fw_cfg absent, 2 = fw_cfg present.
+ */
+static int lpc_outcome(const char *key, const char *value, bool user_file)
+{
+	int status;
+	pid_t pid;
+
+	fw_cfg_teardown();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		config_init();
+		if (key != NULL)
+			(void)set_config_value(key, value);
+		if (user_file) {
+			(void)set_config_value("fwcfg.user.0.name", "opt/x");
+			(void)set_config_value("fwcfg.user.0.string", "y");
+		}
+		_exit(lpc_init(&ctx) < 0 ? 0 : fw_cfg_active() ? 2 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(fw_cfg_setup(&ctx), 0); /* for the fixture's teardown */
+	return WEXITSTATUS(status);
+}
+
+/* The device is there with -l fwcfg,qemu or a boot ROM; -f files without it are refused. */
+static void test_lpc_presence(void **state)
+{
+	assert_int_equal(lpc_outcome(NULL, NULL, false), 1);
+	assert_int_equal(lpc_outcome("lpc.fwcfg", "qemu", false), 2);
+	assert_int_equal(lpc_outcome("lpc.fwcfg", "qemu", true), 2);
+	assert_int_equal(lpc_outcome("lpc.bootrom", "/rom", false), 2);
+	assert_int_equal(lpc_outcome(NULL, NULL, true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +349,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_read_skip_select, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmos_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lpc_presence, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
