@@ -52,11 +52,11 @@ ping -c 3 -W 5 10.99.0.1 >/dev/null; echo KT: ping=\$?;
 echo KT: offloads1=\$(o); x 1;
 ethtool -K eth0 tx off tso off gso off; echo KT: offloads2=\$(o); x 2;
 u; u -R"
-start_script_guest 400 "$KT_TMP/console" "$script" -s 3,virtio-net,"$tap"
+start_script_guest 130 "$KT_TMP/console" "$script" -s 3,virtio-net,"$tap"
 
 hping=
 for p in 1 2; do
-	if ! wait_log "^KT: (h2g$p-ready|script-status)" 300; then
+	if ! wait_log "^KT: (h2g$p-ready|script-status)" 110; then
 		wait_khyve
 		fail "the guest never reported KT: h2g$p-ready"
 	fi
@@ -67,9 +67,9 @@ for p in 1 2; do
 	t0=$(_kt_now)
 	i=0
 	# The guest's listener may not be up yet: connection refused, retry.
-	until busybox nc 10.99.0.2 600$p <"$KT_TMP/h2g" 2>"$KT_TMP/nc.err"; do
+	until timeout 60 busybox nc 10.99.0.2 600$p <"$KT_TMP/h2g" 2>"$KT_TMP/nc.err"; do
 		i=$((i + 1))
-		[ $i -ge 5 ] && { wait_khyve; fail "cannot send to the guest's port 600$p: $(cat "$KT_TMP/nc.err")"; }
+		[ $i -ge 5 ] && { wait_khyve; fail "cannot send to the guest's port 600$p (or not within 60 s): $(cat "$KT_TMP/nc.err")"; }
 		sleep 1
 	done
 	_kt_info "host -> guest $p: $mib MiB in $(_kt_since "$t0") s"
