@@ -313,9 +313,13 @@ int fw_cfg_setup(struct vmctx *ctx)
 	const struct inout_port dma = { "fw_cfg-dma", FW_CFG_PORT_DMA, 8, IOPORT_F_INOUT,
 					fw_cfg_handler, NULL };
 
-	if (register_inout(&ports) < 0 || register_inout(&dma) < 0) {
-		(void)unregister_inout(FW_CFG_PORT_SEL, 2);
-		fprintf(stderr, "khyve: fw_cfg: ports 0x510-0x51b are taken\n");
+	if (register_inout(&ports) < 0) {
+		fprintf(stderr, "khyve: fw_cfg: ports 0x510-0x511 are taken\n");
+		return -1;
+	}
+	if (register_inout(&dma) < 0) {
+		(void)unregister_inout(FW_CFG_PORT_SEL, 2); /* ours, just registered */
+		fprintf(stderr, "khyve: fw_cfg: ports 0x514-0x51b are taken\n");
 		return -1;
 	}
 	fc.active = true;
