@@ -103,6 +103,9 @@ _kt_scale() { echo $(($1 * TIMEOUT_SCALE)); }
 #                          -netdev user[,hostfwd=...] + -device virtio-net-pci
 #                          (without mac=, bhyve's default MAC, computed here:
 #                          QEMU's would be the same for every VM)
+#   ahci,hd:PATH,cd:PATH, ahci-hd,PATH, ahci-cd,PATH
+#                          -device ahci + one ide-hd/ide-cd (-drive raw; CDs
+#                          read-only) per port
 # The slot ("slot", "slot:func" or "bus:slot:func", decimal) becomes addr=.
 _kt_qemu_slot() {
 	_sl=${1%%,*}; _em=${1#*,}; _op=
@@ -195,6 +198,35 @@ _kt_qemu_slot() {
 		[ -n "$_mtu" ] && _dv="$_dv,host_mtu=$_mtu"
 		printf '%s\n' -netdev "$_nd" -device "$_dv"
 		;;
+	ahci | ahci-hd | ahci-cd)
+		# One AHCI controller; each hd:PATH / cd:PATH (or the PATH of
+		# ahci-hd/ahci-cd) on its own port. Options (ser=, ...) are
+		# not translated.
+		_id=a$_sl.$_fn
+		printf '%s\n' -device "ahci,id=$_id,addr=$_ad"
+		_pt=0
+		_ifs=$IFS; IFS=,
+		for _o in $_op; do
+			_kind=
+			case $_em:$_o in
+			*:hd:*) _kind=hd; _o=${_o#hd:} ;;
+			*:cd:*) _kind=cd; _o=${_o#cd:} ;;
+			*:*=*) echo "lib.sh: VMM=qemu: cannot translate ahci option $_o" >&2; continue ;;
+			ahci-hd:*) _kind=hd ;;
+			ahci-cd:*) _kind=cd ;;
+			*) echo "lib.sh: VMM=qemu: cannot translate ahci port $_o" >&2; continue ;;
+			esac
+			if [ $_kind = cd ]; then
+				printf '%s\n' -drive "file=$_o,if=none,id=$_id.$_pt,format=raw,media=cdrom,readonly=on" \
+					-device "ide-cd,drive=$_id.$_pt,bus=$_id.$_pt"
+			else
+				printf '%s\n' -drive "file=$_o,if=none,id=$_id.$_pt,format=raw" \
+					-device "ide-hd,drive=$_id.$_pt,bus=$_id.$_pt"
+			fi
+			_pt=$((_pt + 1))
+		done
+		IFS=$_ifs
+		;;
 	*) echo "lib.sh: VMM=qemu: cannot translate -s $1" >&2 ;;
 	esac
 }
@@ -202,6 +234,7 @@ _kt_qemu_slot() {
 # Rewrite the khyve command line in "$@" into the equivalent QEMU one;
 # the result is left in _kt_argv (quoted) for the caller to eval.
 # Options: -m SIZE, -c N|cpus=N,sockets=S,cores=C,threads=T, -l com1,stdio,
+# -l bootrom,PATH (-bios PATH, SeaBIOS's serial console on COM1),
 # -o boot.kernel=|boot.initrd=|boot.cmdline=, -s (see _kt_qemu_slot), and
 # the VM name.
 _kt_qemu_argv() {
@@ -233,6 +266,12 @@ _kt_qemu_argv() {
 		l)
 			case $_a in
 			com1,stdio) set -- "$@" -serial stdio ;;
+			bootrom,*)
+				# QEMU's SeaBIOS prints on COM1 as khyve's does when
+				# fw_cfg names the port (etc/sercon-port: 8 bytes LE).
+				printf '\370\003\0\0\0\0\0\0' >"$KT_TMP/sercon-port"
+				set -- "$@" -bios "${_a#bootrom,}" \
+					-fw_cfg "name=etc/sercon-port,file=$KT_TMP/sercon-port" ;;
 			*) echo "lib.sh: VMM=qemu: cannot translate -l $_a" >&2 ;;
 			esac
 			_want=; continue ;;
@@ -428,7 +467,9 @@ _kt_show_tail() {
 	fi
 	if [ -e "$_l" ]; then
 		echo "--- $SCENARIO: console ($_l, last ${KT_TAIL_LINES:-40} lines):"
-		tail -n "${KT_TAIL_LINES:-40}" "$_l" | tr -d '\r' | sed 's/^/  | /'
+		# awk ends every line, even a last one cut off mid-line (firmware
+		# text), so that the verdict starts a line of its own.
+		tail -n "${KT_TAIL_LINES:-40}" "$_l" | tr -d '\r' | awk '{ print "  | " $0 }'
 	fi
 }
 
@@ -588,4 +629,52 @@ kt_alloc_kib() {
 kt_image() {
 	rm -f "$1"
 	truncate -s "${2}M" "$1" || fail "cannot make a $2 MiB image $1"
+}
+
+# --- firmware boot ----------------------------------------------------------
+
+# fw_seabios: set FW_SEABIOS to Debian's SeaBIOS image (bios-256k.bin; in
+# the testbed, the copy in QEMU_DATADIR), or fail.
+fw_seabios() {
+	FW_SEABIOS=
+	for _f in "${QEMU_DATADIR:-/nonexistent}/bios-256k.bin" /usr/share/seabios/bios-256k.bin; do
+		[ -r "$_f" ] && { FW_SEABIOS=$_f; return 0; }
+	done
+	fail "no SeaBIOS image (package seabios; in the testbed: L1_QEMU=1)"
+}
+
+# fw_media NAME: set FW_PATH to a boot medium of tests/testbed/build-grub.sh
+# (grub.iso, bios-disk.img, uefi-disk.img) or to a firmware file packed with
+# them into L1 (OVMF.fd, OVMF_CODE_4M.fd, OVMF_VARS_4M.fd), or fail. FW_DIR:
+# where they are (L1: /fw); on a host without it, build-grub.sh makes them
+# (OVMF: Debian's own files).
+fw_media() {
+	if [ -n "${FW_DIR:-}" ]; then
+		FW_PATH=$FW_DIR/$1
+		[ -r "$FW_PATH" ] || fail "no $1 in $FW_DIR"
+		return 0
+	fi
+	case $1 in
+	OVMF.fd) _m=/usr/share/ovmf/OVMF.fd ;;
+	OVMF_*) _m=/usr/share/OVMF/$1 ;;
+	*)
+		[ -x "$_kt_root/tests/testbed/build-grub.sh" ] || fail "no FW_DIR and no build-grub.sh"
+		_g=$("$_kt_root/tests/testbed/build-grub.sh") || fail "cannot build the firmware boot media"
+		_m=$(dirname "$(echo "$_g" | sed -n 's/^FW_GRUB_ISO=//p')")/$1
+		;;
+	esac
+	[ -r "$_m" ] || fail "no $_m (package ovmf, or tests/testbed/build-grub.sh)"
+	FW_PATH=$_m
+}
+
+# expect_grub_boot: the console shows GRUB's menu (build-grub.sh's), GRUB
+# booting its entry and loading the kernel and initramfs, then the test
+# guest's init with the command line GRUB gave it; every module loaded.
+expect_grub_boot() {
+	expect_log 'GNU GRUB +version'
+	expect_log 'khyve test guest'
+	expect_log "Booting .khyve test guest'"
+	expect_log '^GRUB: loading the initramfs'
+	expect_guest_sane
+	expect_log '^KT: cmdline=BOOT_IMAGE=/boot/vmlinuz .*kt\.action=poweroff'
 }

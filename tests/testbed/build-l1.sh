@@ -6,13 +6,16 @@
 # Environment: VMM (khyve or qemu; qemu packs QEMU into L1), KHYVE (the
 # binary to pack, default build/khyve), TIMEOUT_SCALE (exported to the
 # scenarios inside L1), L1_QEMU=1 (pack QEMU even for VMM=khyve), L1_NET=1
-# (pack the network tools even without net-* scenarios).
+# (pack the network tools even without net-* scenarios), L1_FW=1 (pack the
+# firmware boot media even without fw-* scenarios).
 #
 # The initramfs is concatenated newc archives: a cached base (busybox,
 # the KVM modules, kvmprobe, the L2 guest kernel + initramfs, /init), a cached
 # QEMU part (only if needed), a cached network part (only for net-* scenarios
 # or L1_NET=1: iproute2's ip, iperf3, /guest/net.cpio = the guest's iperf3
-# and ethtool, see build-guest.sh --net) and a small part made fresh on every
+# and ethtool, see build-guest.sh --net), a cached firmware part (only for
+# fw-* scenarios: /fw = build-grub.sh's boot media and Debian's OVMF files)
+# and a small part made fresh on every
 # call (khyve with its shared libraries, tests/e2e/, /etc/testbed.conf).
 # Prints L1_KERNEL=... and L1_INITRD=... on stdout.
 set -eu
@@ -117,6 +120,38 @@ if [ "$VMM" = qemu ] || [ "${L1_QEMU:-0}" = 1 ]; then
 	parts="$parts $qpart"
 fi
 
+# Firmware scenarios (fw-*) also get the boot media of build-grub.sh (GRUB
+# ISO, BIOS and UEFI disk images) and Debian's OVMF, in /fw (FW_DIR).
+want_fw=${L1_FW:-0}
+for s in "$@"; do
+	case $s in fw-*) want_fw=1 ;; esac
+done
+if [ "$want_fw" = 1 ]; then
+	tb_ensure_pkg ovmf
+	eval "$("$TB_DIR/build-grub.sh")" || tb_die "cannot build the firmware boot media"
+	FW_OVMF="/usr/share/ovmf/OVMF.fd /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_VARS_4M.fd"
+	fw_key=$( {
+		echo "ovmf=$(tb_installed_version ovmf) $FW_GRUB_ISO $FW_BIOS_DISK $FW_UEFI_DISK"
+		cat "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
+	} | tb_hash)
+	fpart=$TB_CACHE/l1/fw-$fw_key.cpio
+	build_fw() {
+		[ -e "$fpart" ] && return 0
+		tb_log "building L1 firmware part in $fpart"
+		root=$TB_CACHE/l1/fw.tmp
+		rm -rf "$root"
+		mkdir -p "$root/fw"
+		cp "$FW_GRUB_ISO" "$FW_BIOS_DISK" "$FW_UEFI_DISK" "$root/fw/"
+		for f in $FW_OVMF; do
+			cp "$f" "$root/fw/" || tb_die "no $f (package ovmf)"
+		done
+		tb_cpio "$root" "$fpart"
+		rm -rf "$root"
+	}
+	tb_locked build_fw
+	parts="$parts $fpart"
+fi
+
 want_net=${L1_NET:-0}
 for s in "$@"; do
 	case $s in net-*) want_net=1 ;; esac
@@ -178,6 +213,7 @@ QEMU_DATADIR=/usr/share/kt-qemu
 GUEST_KERNEL=/guest/vmlinuz
 GUEST_INITRD=/guest/initrd.img
 $([ "$want_net" = 1 ] && echo GUEST_NET_PART=/guest/net.cpio)
+$([ "$want_fw" = 1 ] && echo FW_DIR=/fw)
 TIMEOUT_SCALE=${TIMEOUT_SCALE:-2}
 KT_WORKDIR=/tmp/kt
 KT_MODE=testbed

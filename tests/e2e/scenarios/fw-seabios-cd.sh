@@ -1,0 +1,26 @@
+#!/bin/sh
+# Firmware boot from a CD: Debian's SeaBIOS (-l bootrom) boots a GRUB rescue
+# ISO (grub-mkrescue, tests/testbed/build-grub.sh) on an AHCI CD-ROM
+# (-s 3,ahci-cd,grub.iso) through El Torito. COM1 shows SeaBIOS booting from
+# the CD, GRUB's menu, GRUB booting its entry, and the test guest's init with
+# GRUB's command line; the guest powers off (exit 1). With -c 2 the guest
+# finds both vCPUs and the ACPI tables SeaBIOS installed from fw_cfg.
+. "$(dirname "$0")/../lib.sh"
+
+fw_seabios
+fw_media grub.iso
+run_khyve 90 "$KT_TMP/console" -m 256M -c 2 -s 0,hostbridge -s 3,ahci-cd,"$FW_PATH" -s 31,lpc \
+	-l com1,stdio -l bootrom,"$FW_SEABIOS" "$(vm_name)"
+expect_exit 1
+expect_log 'SeaBIOS \(version'
+expect_log 'Booting from DVD/CD'
+expect_grub_boot
+expect_value nproc 2
+tables=" $(kt_value acpi_tables) "
+for t in APIC DSDT FACP; do
+	case $tables in
+	*" $t "*) ;;
+	*) fail "ACPI table $t missing (guest sees:$tables)" ;;
+	esac
+done
+pass
