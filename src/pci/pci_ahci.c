@@ -192,10 +192,14 @@ enum ahci_res ahci_cmd_error(struct ahci_cmd *c, uint8_t error)
 	if (c->ncq) {
 		p->err_tag = (int)c->slot;
 		write_sdb(p, 0, st, error);
+		port_event(p, AHCI_PIS_TFES);
 	} else {
+		/* The D2H Register FIS has its I bit: DHRS as well as TFES
+		 * (SeaBIOS waits for DHRS when its IDENTIFY PACKET DEVICE
+		 * probe of a disk is refused). */
 		write_d2h(p, st, error, c->cfis);
+		port_event(p, AHCI_PIS_DHRS | AHCI_PIS_TFES);
 	}
-	port_event(p, AHCI_PIS_TFES);
 	return AHCI_DONE;
 }
 

@@ -138,10 +138,13 @@ int vq_enable(struct virtqueue *vq)
 	}
 	/*
 	 * The used ring is ours: start it clean whatever the guest left there,
-	 * with avail_event 0 so the driver kicks for its first buffer.
+	 * with avail_event 0 so the driver kicks for its first buffer. Only with
+	 * EVENT_IDX: without it the ring ends at its last entry, and what
+	 * follows is the driver's (SeaBIOS keeps its ring's size there).
 	 */
 	ring_store16(&vq->used->flags, 0);
-	ring_store16(avail_event_ptr(vq), 0);
+	if (vq->event_idx)
+		ring_store16(avail_event_ptr(vq), 0);
 	__atomic_store_n(&vq->used->idx, 0, __ATOMIC_RELEASE);
 	/* Index 0 is where the driver starts too: nothing owed to it yet. */
 	vq->signalled_used_valid = true;

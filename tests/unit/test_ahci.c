@@ -431,6 +431,17 @@ static void test_identify(void **state)
 	assert_true(prd(0, P_IS) & IS_PSS);
 	assert_true(hba_rd(HIS) & 1);
 	assert_true(WAIT_FOR(msi_count() > 0));
+	/* The disk refuses IDENTIFY PACKET DEVICE, which firmware (SeaBIOS) sends
+	 * to every port first: the D2H Register FIS, with its I bit, raises DHRS
+	 * beside TFES (firmware polls for DHRS), status ERR, error ABRT. */
+	pwr(0, P_IS, ~0u);
+	memset(ram(FB(0) + 0x40), 0, 20);
+	assert_false(ata(0, 0xa1, 0, 0, 0, false, &p, 1));
+	assert_true(prd(0, P_IS) & IS_DHRS);
+	assert_int_equal(*(uint8_t *)ram(FB(0) + 0x40), 0x34);
+	assert_int_equal(*(uint8_t *)ram(FB(0) + 0x42), 0x41);
+	assert_int_equal(*(uint8_t *)ram(FB(0) + 0x43), 0x04);
+	expect_error(0, IS_TFES, 0x04);
 	/* The CD refuses IDENTIFY DEVICE and answers IDENTIFY PACKET DEVICE. */
 	p.addr = BUF + 0x1000;
 	assert_false(ata(1, 0xec, 0, 0, 0, false, &p, 1));

@@ -435,6 +435,26 @@ static void test_no_interrupt_flag(void **state)
 	fx_free(f);
 }
 
+/*
+ * Without EVENT_IDX the used ring ends with its last entry: a driver may keep
+ * its own data right after it (SeaBIOS keeps its ring's size there), which
+ * enabling the queue and completing buffers must leave alone.
+ */
+static void test_no_event_idx_no_avail_event(void **state)
+{
+	struct fx *f = fx_new_ram(4, false, false, RAM_SIZE);
+	uint16_t *after = gpa(f, USED_GPA + vring_used_bytes(4) - 2);
+
+	*after = 0xbeef;
+	assert_int_equal(vq_enable(&f->vq), 0);
+	assert_int_equal(*after, 0xbeef);
+	offer_simple(f, 0);
+	assert_true(complete_one(f));
+	assert_int_equal(le16toh(used(f)->idx), 1);
+	assert_int_equal(*after, 0xbeef);
+	fx_free(f);
+}
+
 static void test_event_idx_suppression(void **state)
 {
 	struct fx *f = fx_new(8, true, false);
@@ -1176,6 +1196,7 @@ int main(void)
 		T(test_indirect_table_of_size_entries),
 		T(test_indirect_table_unaligned),
 		T(test_no_interrupt_flag),
+		T(test_no_event_idx_no_avail_event),
 		T(test_event_idx_suppression),
 		T(test_enable_notify_race_event_idx),
 		T(test_enable_notify_flags),
