@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential pkg-config libcmocka-dev liblzma-dev acpica-tools
       qemu-system-x86 busybox-static cpio xz-utils kmod ca-certificates mandoc
-      liburing-dev libslirp-dev libmd-dev seabios"
+      liburing-dev libslirp-dev libmd-dev seabios ovmf
+      grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools fdisk"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
