@@ -165,7 +165,18 @@ static int handle_mmio(struct vcpu_thread *vt)
 
 static int handle_shutdown(struct vcpu_thread *vt)
 {
-	/* KVM reports a triple fault as a shutdown exit. */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	/*
+	 * KVM reports a triple fault as a shutdown exit. Guests reboot this
+	 * way on purpose too, but where it happened is what anyone debugging a
+	 * guest or firmware wants first: one line.
+	 */
+	if (vm_vcpu_get_regs(&vt->vcpu, &regs) == 0 && vm_vcpu_get_sregs(&vt->vcpu, &sregs) == 0)
+		fprintf(stderr, "khyve: vCPU %d: triple fault at %04x:%llx (cr0 %llx, efer %llx)\n",
+			vt->vcpu.id, sregs.cs.selector, (unsigned long long)regs.rip,
+			(unsigned long long)sregs.cr0, (unsigned long long)sregs.efer);
 	vm_request_exit(VM_EXIT_TRIPLEFAULT);
 	return 0;
 }

@@ -84,10 +84,16 @@ static int pm1_evt_handler(struct vmctx *ctx, bool in, uint16_t port, int bytes,
 	return 0;
 }
 
+/* SLP_TYP 0 is S5 on QEMU's PIIX4, and stock OVMF powers off with it. */
+#define PIIX4_S5_SLP_TYP 0
+
 static void enter_sleep_state(unsigned int slp_typ)
 {
-	/* Only S5 exists here; other sleep types are ignored as on hardware without them. */
-	if (slp_typ == ACPI_S5_SLP_TYP)
+	/*
+	 * Only S5 exists here (the DSDT's value, or PIIX4's for firmware built
+	 * for QEMU); other sleep types are ignored as on hardware without them.
+	 */
+	if (slp_typ == ACPI_S5_SLP_TYP || slp_typ == PIIX4_S5_SLP_TYP)
 		vm_request_exit(VM_EXIT_POWEROFF);
 }
 

@@ -69,6 +69,7 @@ static int fatal_signal;
 
 static void cleanup(void)
 {
+	bootrom_cleanup();
 	lpc_cleanup();
 	registry_release();
 }
@@ -79,29 +80,22 @@ static void __attribute__((noreturn)) die(void)
 	exit(VM_EXIT_ERROR);
 }
 
-/*
- * Firmware boot works for SeaBIOS-sized images (at most 256 KiB, shadowed
- * below 1 MiB); larger ones (OVMF) need more than khyve offers yet.
- */
+/* The firmware files exist before any VM does (sizes are checked when mapped). */
 static int check_bootrom(void)
 {
-	const char *rom = get_config_value("lpc.bootrom");
+	const char *keys[] = { "lpc.bootrom", "lpc.bootvars" };
 	struct stat st;
 
-	if (rom == NULL)
-		return 0;
-	if (stat(rom, &st) < 0) {
-		fprintf(stderr, "khyve: lpc.bootrom: %s: %s\n", rom, strerror(errno));
-		return -1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *path = get_config_value(keys[i]);
+
+		if (path != NULL && stat(path, &st) < 0) {
+			fprintf(stderr, "khyve: %s: %s: %s\n", keys[i], path, strerror(errno));
+			return -1;
+		}
 	}
-	if (get_config_value("lpc.bootvars") != NULL) {
-		fprintf(stderr, "khyve: the firmware variable store (-l bootrom,ROM,VARS) is not "
-			"implemented yet\n");
-		return -1;
-	}
-	if (st.st_size > BOOTROM_LEGACY_MAX) {
-		fprintf(stderr, "khyve: firmware boot (-l bootrom) of images larger than 256 KiB "
-			"(UEFI) is not implemented yet\n");
+	if (get_config_value("lpc.bootvars") != NULL && get_config_value("lpc.bootrom") == NULL) {
+		fprintf(stderr, "khyve: lpc.bootvars is set without lpc.bootrom\n");
 		return -1;
 	}
 	return 0;
@@ -142,18 +136,26 @@ static int check_unimplemented(void)
 }
 
 /*
- * SeaBIOS recognises QEMU (and then reads fw_cfg) by an i440FX 8086:1237 at
- * 00:00.0: with a boot ROM, a hostbridge there presents those IDs unless its
- * pcireg.* keys say otherwise.
+ * Firmware built for QEMU's i440FX machine (stock SeaBIOS and OVMF) runs on
+ * what it recognises: an i440FX 8086:1237 at 00:00.0 (a hostbridge there
+ * presents those IDs unless its pcireg.* keys say otherwise), the PIIX4 PM
+ * function at 00:01.3 where OVMF reads the ACPI PM base, and no ECAM: the
+ * firmware assigns BARs anywhere from the top of low RAM to the IOAPIC, so
+ * that is the window the DSDT describes.
  */
-static void hostbridge_as_i440fx(void)
+static void firmware_platform(void)
 {
 	const char *dev = get_config_value("pci.0.0.0.device");
+	struct pci_windows w = { .mmio32_base = ctx->lowmem, .mmio32_end = IOAPIC_BASE,
+				 .ecam = false };
 
-	if (dev == NULL || strcmp(dev, "hostbridge") != 0)
-		return;
-	(void)set_config_value_if_unset("pci.0.0.0.pcireg.vendor", "0x8086");
-	(void)set_config_value_if_unset("pci.0.0.0.pcireg.device", "0x1237");
+	if (dev != NULL && strcmp(dev, "hostbridge") == 0) {
+		(void)set_config_value_if_unset("pci.0.0.0.pcireg.vendor", "0x8086");
+		(void)set_config_value_if_unset("pci.0.0.0.pcireg.device", "0x1237");
+	}
+	if (find_config_node("pci.0.1.3") == NULL)
+		(void)set_config_value("pci.0.1.3.device", "piix4-pm");
+	pci_set_windows(&w);
 }
 
 static uint64_t memory_size(void)
@@ -253,6 +255,9 @@ static uint64_t install_acpi(const struct cpu_topology *topo, bool firmware)
 	/* The IOAPIC takes the first ID after the CPUs' (IDs share one space on xAPIC). */
 	cfg.ioapic_id = (uint8_t)(topology_apic_id(topo, topo->cpus - 1) + 1);
 	lpc_acpi(&cfg);
+	cfg.mmio32_base = pci_get_windows()->mmio32_base;
+	cfg.mmio32_end = pci_get_windows()->mmio32_end;
+	cfg.no_ecam = !pci_get_windows()->ecam;
 	if (acpi_build(&cfg, &tables) < 0) {
 		fprintf(stderr, "khyve: cannot build ACPI tables\n");
 		die();
@@ -383,7 +388,7 @@ int main(int argc, char **argv)
 	trace_phase("vm-created");
 	setup_vcpus(&topo);
 	if (bootrom != NULL)
-		hostbridge_as_i440fx();
+		firmware_platform();
 	if (init_inout() < 0 || lpc_init(ctx) < 0 || pci_init(ctx) < 0)
 		die();
 	lb.rsdp_addr = install_acpi(&topo, bootrom != NULL);
@@ -393,7 +398,7 @@ int main(int argc, char **argv)
 		die();
 	}
 	/* With firmware, vCPU 0 starts at the reset vector in KVM's reset state. */
-	if (bootrom != NULL ? bootrom_setup(ctx, bootrom) < 0
+	if (bootrom != NULL ? bootrom_setup(ctx, bootrom, get_config_value("lpc.bootvars")) < 0
 			    : linux_boot_load(ctx, vm_vcpu(0), &lb) < 0)
 		die();
 

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 /* Addresses KVM needs for its own use on Intel (real-mode TSS, EPT identity map). */
-#define KVM_TSS_ADDR 0xfffbd000ul
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+#define KVM_TSS_ADDR (KVM_PRIVATE_BASE + 0x1000) /* three pages */
+#define KVM_IDENTITY_MAP_ADDR KVM_PRIVATE_BASE
 
 struct required_cap {
 	long cap;
@@ -152,12 +152,27 @@ static int add_memslot(struct vmctx *ctx, uint64_t gpa, uint64_t len, void *host
 
 int vm_add_rom(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len)
 {
+	int slot = ctx->nslots;
+
 	/* Guest writes to a read-only slot exit as MMIO, where nobody claims them. */
 	if (vm_check_extension(ctx, KVM_CAP_READONLY_MEM) <= 0) {
 		errno = ENOTSUP;
 		return -1;
 	}
-	return add_memslot_flags(ctx, gpa, len, host, KVM_MEM_READONLY);
+	return add_memslot_flags(ctx, gpa, len, host, KVM_MEM_READONLY) < 0 ? -1 : slot;
+}
+
+int vm_set_rom(struct vmctx *ctx, int slot, uint64_t gpa, void *host, uint64_t len)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = (uint32_t)slot,
+		.flags = len ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = len,
+		.userspace_addr = (uintptr_t)host,
+	};
+
+	return ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,

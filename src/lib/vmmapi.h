@@ -13,6 +13,13 @@
 
 /* Guest physical memory layout: RAM below the 32-bit PCI/firmware hole, the rest above 4 GiB. */
 #define VM_LOWMEM_LIMIT 0xc0000000ull /* 3 GiB */
+/*
+ * Pages KVM keeps for itself on Intel hosts (real-mode TSS, EPT identity
+ * map): where QEMU puts them, below the IOAPIC-to-4 GiB area so they never
+ * overlap a firmware image (up to 16 MiB below 4 GiB).
+ */
+#define KVM_PRIVATE_BASE 0xfeffc000ull
+#define KVM_PRIVATE_SIZE 0x4000ull
 #define VM_HIGHMEM_BASE 0x100000000ull /* 4 GiB */
 
 struct vmctx {
@@ -48,8 +55,13 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired
  */
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, uint64_t len);
 uint64_t vm_mem_size(const struct vmctx *ctx);
-/* Map host memory read-only at gpa (firmware ROM, KVM_MEM_READONLY). Returns 0 or -1 (errno). */
+/*
+ * Map host memory read-only at gpa (firmware ROM, KVM_MEM_READONLY).
+ * Returns the slot number (>= 0), or -1 (errno).
+ */
 int vm_add_rom(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len);
+/* Re-map a ROM slot from vm_add_rom (len 0: take it away, so accesses exit as MMIO). */
+int vm_set_rom(struct vmctx *ctx, int slot, uint64_t gpa, void *host, uint64_t len);
 
 int vm_create_irqchip(struct vmctx *ctx);
 /* Drive an ISA/IOAPIC interrupt line (level: 1 asserted, 0 deasserted). */

@@ -144,6 +144,21 @@ struct pci_devinst {
 	} msix;
 };
 
+/*
+ * What the host bridge decodes besides config ports: the 32-bit MMIO window
+ * BARs live in and whether there is an ECAM area (PCI_ECAM_BASE). khyve's own
+ * layout (direct kernel boot) has ECAM right above the window; an i440FX, as
+ * QEMU's firmware expects, has none and a window the firmware fills itself.
+ */
+struct pci_windows {
+	uint64_t mmio32_base, mmio32_end; /* end exclusive */
+	bool ecam;
+};
+
+/* Before pci_init: replace the default windows (PCI_MMIO32_BASE..PCI_ECAM_BASE, ECAM). */
+void pci_set_windows(const struct pci_windows *w);
+const struct pci_windows *pci_get_windows(void);
+
 /* Create every device of the config tree, place and map BARs, ports 0xcf8/0xcfc, ECAM. */
 int pci_init(struct vmctx *ctx);
 /* Config-time check: every "-s" names a known device on an existing bus (one error line). */

@@ -41,7 +41,19 @@ static unsigned intx_count[PCI_INTX_GSIS];
 static pthread_mutex_t intx_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Bump allocators for BAR placement at start-up. */
+static struct pci_windows windows = { PCI_MMIO32_BASE, PCI_MMIO32_END, true };
 static uint64_t next_io = PCI_IO_BASE, next_mem32 = PCI_MMIO32_BASE;
+
+void pci_set_windows(const struct pci_windows *w)
+{
+	windows = *w;
+	next_mem32 = w->mmio32_base;
+}
+
+const struct pci_windows *pci_get_windows(void)
+{
+	return &windows;
+}
 
 void pci_set_msi_sender(int (*send)(struct vmctx *, uint64_t, uint32_t))
 {
@@ -465,7 +477,7 @@ int pci_alloc_bar(struct pci_devinst *pi, int idx, enum pci_bar_type type, uint6
 {
 	uint64_t min = type == PCI_BAR_IO ? 4 : 4096;
 	uint64_t *next = type == PCI_BAR_IO ? &next_io : &next_mem32;
-	uint64_t limit = type == PCI_BAR_IO ? PCI_IO_END : PCI_MMIO32_END;
+	uint64_t limit = type == PCI_BAR_IO ? PCI_IO_END : windows.mmio32_end;
 	uint64_t addr;
 
 	if (idx < 0 || idx >= PCI_MAX_BARS || pi->bar[idx].type != PCI_BAR_NONE ||
@@ -854,7 +866,8 @@ static int register_config_access(void)
 				   conf1_data_handler, NULL };
 	struct mem_range ecam = { "pci-ecam", PCI_ECAM_BASE, PCI_ECAM_SIZE, ecam_handler, NULL };
 
-	if (register_inout(&addr) < 0 || register_inout(&data) < 0 || register_mem(&ecam) < 0) {
+	if (register_inout(&addr) < 0 || register_inout(&data) < 0 ||
+	    (windows.ecam && register_mem(&ecam) < 0)) {
 		fprintf(stderr, "khyve: cannot register the PCI configuration ports\n");
 		return -1;
 	}

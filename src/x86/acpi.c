@@ -204,7 +204,8 @@ static int build_sdt_list(struct acpi_tables *t, int idx, const char *signature,
 	aml_init(&a);
 	put_sdt_header(&a, signature, 1);
 	for (size_t i = 0; i < sizeof(listed_tables) / sizeof(listed_tables[0]); i++)
-		put_pointer(&a, t, idx, listed_tables[i], entry_size);
+		if (listed_tables[i] < t->ntables)
+			put_pointer(&a, t, idx, listed_tables[i], entry_size);
 	return store_sdt(t, idx, &a);
 }
 
@@ -538,20 +539,23 @@ static void put_pci_routing(struct aml *a)
 }
 
 /* What the host bridge decodes for its bus: config ports aside, all the rest. */
-static void put_pci_windows(struct aml *a)
+static void put_pci_windows(struct aml *a, const struct acpi_config *cfg)
 {
+	uint64_t base = cfg->mmio32_end ? cfg->mmio32_base : PCI_MMIO32_BASE;
+	uint64_t end = cfg->mmio32_end ? cfg->mmio32_end : PCI_MMIO32_END;
+
 	aml_name_resource_template_begin(a, "_CRS");
 	aml_word_bus_number(a, 0, PCI_ECAM_BUSES - 1);
 	aml_io(a, true, 0xcf8, 0xcf8, 1, 8);
 	aml_word_io(a, 0x0000, 0x0cf7);
 	aml_word_io(a, 0x0d00, 0xffff);
 	aml_dword_memory(a, true, 0xa0000, 0xbffff); /* legacy VGA */
-	aml_dword_memory(a, false, PCI_MMIO32_BASE, PCI_MMIO32_END - 1);
+	aml_dword_memory(a, false, (uint32_t)base, (uint32_t)(end - 1));
 	aml_resource_template_end(a);
 }
 
 /* PCIe host bridge (so Linux uses ECAM from the MCFG), PCI-compatible. */
-static void put_pci_host_bridge(struct aml *a)
+static void put_pci_host_bridge(struct aml *a, const struct acpi_config *cfg)
 {
 	aml_device_begin(a, "PCI0");
 	aml_name_eisaid(a, "_HID", "PNP0A08");
@@ -559,7 +563,7 @@ static void put_pci_host_bridge(struct aml *a)
 	aml_name_integer(a, "_UID", 0);
 	aml_name_integer(a, "_BBN", 0);
 	aml_name_integer(a, "_SEG", 0);
-	put_pci_windows(a);
+	put_pci_windows(a, cfg);
 	put_pci_routing(a);
 	aml_end(a);
 }
@@ -586,8 +590,9 @@ static int build_dsdt(const struct acpi_config *cfg, struct acpi_tables *t)
 	put_s5(&a);
 	aml_scope_begin(&a, "\\_SB");
 	put_processors(&a, cfg->ncpus);
-	put_pci_host_bridge(&a);
-	put_ecam_reservation(&a);
+	put_pci_host_bridge(&a, cfg);
+	if (!cfg->no_ecam)
+		put_ecam_reservation(&a);
 	for (int i = 0; i < cfg->nuarts; i++) {
 		uart_name(cfg, i, name);
 		put_uart(&a, name, uart_uid(cfg, i), &cfg->uarts[i]);
@@ -651,11 +656,12 @@ int acpi_build(const struct acpi_config *cfg, struct acpi_tables *out)
 	memset(out, 0, sizeof(*out));
 	if (!valid_cpus(cfg) || !valid_uarts(cfg))
 		return -1;
-	out->ntables = T_COUNT;
+	/* MCFG comes last: without ECAM the list simply ends before it. */
+	out->ntables = cfg->no_ecam ? T_MCFG : T_COUNT;
 	if (build_rsdp(out) < 0 || build_sdt_list(out, T_XSDT, "XSDT", 8) < 0 ||
 	    build_sdt_list(out, T_RSDT, "RSDT", 4) < 0 || build_fadt(out) < 0 ||
 	    build_facs(out) < 0 || build_dsdt(cfg, out) < 0 || build_madt(cfg, out) < 0 ||
-	    build_mcfg(out) < 0) {
+	    (!cfg->no_ecam && build_mcfg(out) < 0)) {
 		acpi_tables_free(out);
 		return -1;
 	}

@@ -62,6 +62,12 @@ struct acpi_config {
 	uint8_t ioapic_id;
 	int nuarts;
 	struct acpi_uart uarts[ACPI_MAX_UARTS];
+	/*
+	 * PCI: the 32-bit MMIO window (both 0: PCI_MMIO32_BASE..PCI_MMIO32_END)
+	 * and, unless no_ecam, the ECAM area at PCI_ECAM_BASE with its MCFG.
+	 */
+	uint64_t mmio32_base, mmio32_end;
+	bool no_ecam;
 	/* OEM strings: "KHYVE " / "KHYVEVM " style, padded by the builder. */
 };
 

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/mem.h"
+#include "hw/cfi_flash.h"
 #include "hw/fw_cfg.h"
 #include "hw/platform.h"
 #include "lib/vmmapi.h"
@@ -16,6 +18,14 @@
 #define FOUR_GIB 0x100000000ull
 #define LEGACY_BIOS_END 0x100000u
 #define COM1_PORT 0x3f8
+
+/* The variable store, when there is one (-l bootrom,CODE,VARS). */
+static struct {
+	struct cfi_flash *flash;
+	struct vmctx *ctx;
+	int slot;
+	uint64_t gpa;
+} vars = { .slot = -1 };
 
 /* The file, privately mapped for the life of the VM (KVM reads it from there). */
 static void *map_image(const char *path, uint64_t *size)
@@ -51,7 +61,7 @@ static void *map_image(const char *path, uint64_t *size)
 static int add_e820(struct vmctx *ctx)
 {
 	struct e820_entry map[16];
-	int n = e820_build(ctx->lowmem, ctx->highmem, map, 16);
+	int n = e820_build_firmware(ctx->lowmem, ctx->highmem, map, 16);
 
 	if (n < 0)
 		return -1;
@@ -73,11 +83,75 @@ static int add_fw_cfg_items(struct vmctx *ctx)
 	return 0;
 }
 
-int bootrom_setup(struct vmctx *ctx, const char *path)
+/* The flash's reads stop exiting while it is in read-array mode. */
+static void vars_romd(void *arg, bool mapped)
+{
+	void *array = cfi_flash_array(vars.flash);
+	uint64_t len = mapped ? cfi_flash_size(vars.flash) : 0;
+
+	if (vm_set_rom(vars.ctx, vars.slot, vars.gpa, array, len) < 0)
+		fprintf(stderr, "khyve: lpc.bootvars: cannot %s the variable store: %s\n",
+			mapped ? "map" : "unmap", strerror(errno));
+}
+
+static int vars_mmio(struct vmctx *ctx, bool write, uint64_t gpa, int size, uint64_t *val,
+		     void *arg)
+{
+	if (write)
+		cfi_flash_write(vars.flash, gpa - vars.gpa, size, *val);
+	else
+		*val = cfi_flash_read(vars.flash, gpa - vars.gpa, size);
+	return 0;
+}
+
+/* The variable store goes right below the code, as QEMU's and bhyve's do. */
+static int map_vars(struct vmctx *ctx, const char *path, uint64_t code_size)
+{
+	struct mem_range mr = { "bootvars", 0, 0, vars_mmio, NULL };
+
+	vars.flash = cfi_flash_open(path);
+	if (vars.flash == NULL)
+		return -1;
+	mr.size = cfi_flash_size(vars.flash);
+	if (code_size + mr.size > BOOTROM_MAX_SIZE) {
+		fprintf(stderr, "khyve: lpc.bootvars: %s: firmware and variables exceed 16 MiB\n",
+			path);
+		return -1;
+	}
+	vars.ctx = ctx;
+	vars.gpa = mr.base = FOUR_GIB - code_size - mr.size;
+	vars.slot = vm_add_rom(ctx, vars.gpa, cfi_flash_array(vars.flash), mr.size);
+	if (vars.slot < 0 || register_mem(&mr) < 0) {
+		fprintf(stderr, "khyve: lpc.bootvars: cannot map the variable store: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	cfi_flash_set_romd_hook(vars.flash, vars_romd, NULL);
+	return 0;
+}
+
+/*
+ * A legacy BIOS runs from F000:xxxx after its first far jump: what a chipset
+ * aliases below 1 MiB is here a copy in RAM (which the BIOS may then write,
+ * as it does once its PAM registers open the shadow RAM).
+ */
+static int shadow_legacy_bios(struct vmctx *ctx, const uint8_t *image, uint64_t size)
+{
+	uint64_t n = size < BOOTROM_LEGACY_COPY ? size : BOOTROM_LEGACY_COPY;
+	uint8_t *low = vm_map_gpa(ctx, LEGACY_BIOS_END - n, n);
+
+	if (low == NULL) {
+		fprintf(stderr, "khyve: lpc.bootrom: no RAM below 1 MiB for the BIOS\n");
+		return -1;
+	}
+	memcpy(low, image + size - n, n);
+	return 0;
+}
+
+int bootrom_setup(struct vmctx *ctx, const char *path, const char *vars_path)
 {
 	uint64_t size;
 	void *image = map_image(path, &size);
-	uint8_t *low;
 
 	if (image == NULL)
 		return -1;
@@ -86,21 +160,16 @@ int bootrom_setup(struct vmctx *ctx, const char *path)
 			strerror(errno));
 		return -1;
 	}
-	/*
-	 * A legacy BIOS runs from F000:xxxx after its first far jump: what a
-	 * chipset aliases below 1 MiB is here a copy in RAM (which the BIOS may
-	 * then write, as it does once its PAM registers open the shadow RAM).
-	 */
-	if (size <= BOOTROM_LEGACY_MAX) {
-		uint64_t n = size < BOOTROM_LEGACY_COPY ? size : BOOTROM_LEGACY_COPY;
-
-		low = vm_map_gpa(ctx, LEGACY_BIOS_END - n, n);
-		if (low == NULL) {
-			fprintf(stderr, "khyve: lpc.bootrom: no RAM below 1 MiB for the BIOS\n");
-			return -1;
-		}
-		memcpy(low, (uint8_t *)image + size - n, n);
-	}
+	if (vars_path != NULL && map_vars(ctx, vars_path, size) < 0)
+		return -1;
+	if (size <= BOOTROM_LEGACY_MAX && shadow_legacy_bios(ctx, image, size) < 0)
+		return -1;
 	rtc_set_memory(ctx->lowmem, ctx->highmem);
 	return add_fw_cfg_items(ctx);
+}
+
+void bootrom_cleanup(void)
+{
+	cfi_flash_close(vars.flash); /* saves what the guest wrote last */
+	vars.flash = NULL;
 }

@@ -1,5 +1,5 @@
 /*
- * Firmware boot (-l bootrom,FILE): the image mapped read-only so that it
+ * Firmware boot (-l bootrom,FILE[,VARS]): the image mapped read-only so that it
  * ends at 4 GiB, where the CPU's reset vector fetches from; KVM's reset state
  * starts vCPU 0 there. What the firmware needs to know about the machine it
  * reads from fw_cfg (etc/e820, the ACPI loader files, etc/sercon-port) and
@@ -17,7 +17,13 @@ struct vmctx;
 #define BOOTROM_LEGACY_MAX (256u << 10)
 #define BOOTROM_LEGACY_COPY (128u << 10)
 
-/* Map the image and hand firmware its fw_cfg items. Returns 0, or -1 after one error line. */
-int bootrom_setup(struct vmctx *ctx, const char *path);
+/*
+ * Map the image and, if vars_path is not NULL, the variable store below it
+ * (a CFI flash, hw/cfi_flash.h); hand firmware its fw_cfg items.
+ * Returns 0, or -1 after one error line.
+ */
+int bootrom_setup(struct vmctx *ctx, const char *path, const char *vars_path);
+/* Save and release the variable store (at exit). */
+void bootrom_cleanup(void);
 
 #endif

@@ -19,5 +19,10 @@ struct e820_entry {
  * Returns the number of entries written (at most max), or -1 if it does not fit.
  */
 int e820_build(uint64_t lowmem, uint64_t highmem, struct e820_entry *out, int max);
+/*
+ * The map handed to firmware (fw_cfg etc/e820) on khyve's i440FX layout: no
+ * ECAM area (the firmware owns the PCI hole), KVM's private pages reserved.
+ */
+int e820_build_firmware(uint64_t lowmem, uint64_t highmem, struct e820_entry *out, int max);
 
 #endif

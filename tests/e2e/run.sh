@@ -230,6 +230,12 @@ run_l1() {
 	done
 	[ -z "$missing" ] && return
 	[ -e "$WORK/l1.hung" ] && l1_hung=$(cat "$WORK/l1.hung")
+	# Debian 12's QEMU (7.2) can abort in its nested-SVM emulation
+	# ("tcg_handle_interrupt: assertion failed"): the emulator crashed, not
+	# khyve, so it counts as a hung L1.
+	if [ -z "$l1_hung" ] && [ "$rc" -ge 128 ] && grep -q 'assertion failed' "$WORK/l1.err" 2>/dev/null; then
+		l1_hung="L1's QEMU crashed: $(grep -m1 'assertion failed' "$WORK/l1.err")"
+	fi
 	if [ -e "$WORK/l1.timeout" ]; then
 		l1_why=$(cat "$WORK/l1.timeout")
 	else

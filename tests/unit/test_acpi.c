@@ -938,6 +938,43 @@ static void test_iasl_dsdt_contents(void **state)
 	free(img.mem);
 }
 
+/*
+ * The i440FX layout firmware expects: no ECAM, so no MCFG in the root tables
+ * and no PNP0C02 reservation; the DSDT's window is the firmware's PCI hole.
+ */
+static void test_firmware_layout_without_ecam(void **state)
+{
+	struct acpi_config cfg;
+	const uint8_t *x, *dsdt;
+	struct image img;
+	struct tmpdir d;
+	char *dsl;
+
+	make_config(&cfg, 2, 1);
+	cfg.no_ecam = true;
+	cfg.mmio32_base = 0x10000000;
+	cfg.mmio32_end = IOAPIC_BASE;
+	img = install(&cfg);
+	x = xsdt(&img);
+	assert_int_equal(le32(x + 4), 36 + 8 * 2);
+	(void)sdt_at(&img, le64(x + 36), "FACP");
+	(void)sdt_at(&img, le64(x + 44), "APIC");
+	assert_int_equal(le32(sdt_at(&img, le32(rsdp(&img) + 16), "RSDT") + 4), 36 + 4 * 2);
+	if (!have_iasl()) {
+		free(img.mem);
+		skip();
+	}
+	dsdt = sdt_at(&img, le64(find_sdt(&img, "FACP") + 140), "DSDT");
+	tmpdir_make(&d);
+	dsl = disassemble(&d, "DSDT", dsdt, le32(dsdt + 4));
+	assert_contains(dsl, "0x10000000,         // Range Minimum");
+	assert_contains(dsl, "0xFEBFFFFF,         // Range Maximum");
+	assert_null(strstr(dsl, "PNP0C02"));
+	free(dsl);
+	tmpdir_remove(&d);
+	free(img.mem);
+}
+
 /* The biggest DSDT has multi-byte PkgLengths; it must round-trip too. */
 static void test_iasl_largest_dsdt_reassembles(void **state)
 {
@@ -1054,6 +1091,7 @@ int main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_iasl_accepts_every_table),
 		cmocka_unit_test(test_iasl_dsdt_contents),
+		cmocka_unit_test(test_firmware_layout_without_ecam),
 		cmocka_unit_test(test_iasl_largest_dsdt_reassembles),
 		cmocka_unit_test(test_iasl_emitter_constructs),
 	};

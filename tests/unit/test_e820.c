@@ -190,9 +190,30 @@ static void test_max_too_small_rejected(void **state)
 	assert_int_equal(e820_build(256 * MiB, 0, m, 5), 5);
 }
 
+/* The firmware's map: no ECAM hole, KVM's private pages reserved, RAM as usual. */
+static void test_firmware_map(void **state)
+{
+	struct e820_entry m[MAX_ENTRIES];
+	int n = e820_build_firmware(3 * GiB, 1 * GiB, m, MAX_ENTRIES);
+
+	assert_int_equal(n, 6);
+	assert_int_equal(m[3].addr, 1 * MiB);
+	assert_int_equal(m[3].size, 3 * GiB - 1 * MiB);
+	assert_int_equal(m[4].addr, KVM_PRIVATE_BASE);
+	assert_int_equal(m[4].size, KVM_PRIVATE_SIZE);
+	assert_int_equal(m[4].type, E820_RESERVED);
+	assert_int_equal(m[5].addr, 4 * GiB);
+	assert_int_equal(m[5].size, 1 * GiB);
+	for (int i = 0; i < n; i++)
+		assert_false(m[i].addr < PCI_ECAM_BASE + PCI_ECAM_SIZE &&
+			     PCI_ECAM_BASE < m[i].addr + m[i].size);
+	assert_int_equal(e820_build_firmware(256 * MiB, 0, m, 4), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_firmware_map),
 		cmocka_unit_test(test_16m),
 		cmocka_unit_test(test_256m),
 		cmocka_unit_test(test_exactly_3g_has_nothing_above_4g),

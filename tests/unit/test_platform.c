@@ -276,13 +276,17 @@ static void test_s5_with_slp_en_powers_off(void **state)
 			 VM_EXIT_POWEROFF);
 	assert_int_equal(exit_after_writes(OPS({ PM1_CNT, 4, 0xffff0000 | SLP_TYP(5) | SLP_EN })),
 			 VM_EXIT_POWEROFF);
+	/* Stock OVMF's shutdown: SLP_TYP 0 (QEMU's PIIX4 S5), then SLP_EN. */
+	assert_int_equal(exit_after_writes(OPS({ PM1_CNT, 2, SLP_TYP(0) | 1 },
+					       { PM1_CNT, 2, SLP_TYP(0) | SLP_EN | 1 })),
+			 VM_EXIT_POWEROFF);
 }
 
 static void test_other_sleep_requests_ignored(void **state)
 {
 	assert_int_equal(exit_after_writes(OPS({ PM1_CNT, 2, SLP_TYP(5) })), NO_EXIT);
 	for (uint32_t typ = 0; typ < 8; typ++)
-		if (typ != ACPI_S5_SLP_TYP)
+		if (typ != ACPI_S5_SLP_TYP && typ != 0)
 			assert_int_equal(exit_after_writes(OPS({ PM1_CNT, 2, SLP_TYP(typ) | SLP_EN })),
 					 NO_EXIT);
 	/* SLP_EN never reads back as set. */
