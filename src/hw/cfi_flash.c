@@ -48,6 +48,7 @@ struct cfi_flash {
 	enum flash_mode mode;
 	uint8_t status;
 	bool dirty;          /* array differs from the file */
+	bool mapped;         /* the guest reads the array without exits (ROMD) */
 	void (*romd_hook)(void *arg, bool mapped);
 	void *romd_arg;
 };
@@ -139,6 +140,7 @@ struct cfi_flash *cfi_flash_open(const char *path)
 		goto fail;
 	}
 	f->mode = MODE_ARRAY;
+	f->mapped = true; /* the caller maps it when it maps the flash */
 	return f;
 fail:
 	cfi_flash_close(f);
@@ -218,18 +220,30 @@ int cfi_flash_sync(struct cfi_flash *f)
 	return rc;
 }
 
-/* Mode changes: the array is mapped exactly while reads return data. */
+static void set_mapped(struct cfi_flash *f, bool mapped)
+{
+	if (f->mapped == mapped)
+		return;
+	f->mapped = mapped;
+	if (f->romd_hook)
+		f->romd_hook(f->romd_arg, mapped);
+}
+
+/*
+ * Mode changes. The array is taken away as soon as reads must see status;
+ * it comes back on the first read in read-array mode rather than at once,
+ * so a firmware writing many bytes in a row (one command sequence each)
+ * does not remap the slot between them.
+ */
 static void set_mode(struct cfi_flash *f, enum flash_mode mode)
 {
 	bool was_array = f->mode == MODE_ARRAY;
 
 	f->mode = mode;
-	if (was_array == (mode == MODE_ARRAY))
-		return;
-	if (mode == MODE_ARRAY)
+	if (mode == MODE_ARRAY && !was_array)
 		(void)sync_locked(f); /* a command sequence ended: persist it */
-	if (f->romd_hook)
-		f->romd_hook(f->romd_arg, mode == MODE_ARRAY);
+	if (mode != MODE_ARRAY)
+		set_mapped(f, false);
 }
 
 uint64_t cfi_flash_read(struct cfi_flash *f, uint64_t off, int bytes)
@@ -239,6 +253,8 @@ uint64_t cfi_flash_read(struct cfi_flash *f, uint64_t off, int bytes)
 	if (bytes < 1 || bytes > 8)
 		return ~0ull;
 	pthread_mutex_lock(&f->lock);
+	if (f->mode == MODE_ARRAY)
+		set_mapped(f, true);
 	for (int i = bytes - 1; i >= 0; i--) {
 		uint8_t b = 0xff;
 

@@ -7,8 +7,8 @@
  *
  * While the flash is in read-array mode the guest reads it as memory (a
  * read-only KVM slot: no exits); any write exits to cfi_flash_write, and
- * while a command is in progress the slot is taken away so reads exit too
- * and see the status register.
+ * once a command is in progress the slot is taken away so reads exit too
+ * and see the status register (it returns on the next array read).
  *
  * The file is never written in place: each time the firmware finishes a
  * sequence of program/erase commands (the flash returns to read-array mode)
@@ -36,7 +36,8 @@ uint64_t cfi_flash_size(const struct cfi_flash *f);
 void *cfi_flash_array(struct cfi_flash *f);
 /*
  * Called with false when reads must start to exit (a command began) and with
- * true when the array may be mapped again. Set by whoever maps the flash.
+ * true when the array may be mapped again (the first read in read-array
+ * mode after that). Set by whoever maps the flash; it starts mapped.
  */
 void cfi_flash_set_romd_hook(struct cfi_flash *f, void (*hook)(void *arg, bool mapped), void *arg);
 

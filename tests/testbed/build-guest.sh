@@ -30,7 +30,7 @@ done
 # devices; ext4 (crc32c_generic first: ext4 and jbd2 ask the crypto API for
 # "crc32c" and the guest has no modprobe to load it on demand); AHCI disks
 # and CD-ROMs (libata, sd, sr) with iso9660.
-GUEST_MODULES="button evdev virtio_pci virtio_blk virtio_rng virtio_net crc32c_generic ext4 scsi_mod libata libahci ahci sd_mod cdrom sr_mod isofs"
+GUEST_MODULES="button evdev virtio_pci virtio_blk virtio_rng virtio_net crc32c_generic ext4 scsi_mod libata libahci ahci sd_mod cdrom sr_mod isofs efivarfs"
 # Programs of the guest beyond busybox (whose mke2fs makes no ext4), from
 # Debian packages installed on this machine, with their shared libraries.
 GUEST_PKGS="e2fsprogs"
