@@ -171,6 +171,18 @@ void pci_set_cfg32(struct pci_devinst *pi, unsigned off, uint32_t v);
 uint8_t pci_get_cfg8(const struct pci_devinst *pi, unsigned off);
 uint16_t pci_get_cfg16(const struct pci_devinst *pi, unsigned off);
 uint32_t pci_get_cfg32(const struct pci_devinst *pi, unsigned off);
+/*
+ * bhyve's bootindex=: if node has one, put the device in the firmware boot
+ * order (hw/bootorder.h) under the OpenFirmware path QEMU would give it on
+ * an i440FX: "/pci@i0cf8/NAME@SLOT[,FUNC]CHILD", slot and function in hex,
+ * the function only when not 0. NAME NULL: "pciVVVV,DDDD" from the IDs
+ * already set (QEMU's name for a class it has no word for). "who" names
+ * the device in messages. Returns 0 (also without bootindex), or -1 after
+ * one error line (not a non-negative integer, index already taken).
+ */
+int pci_add_boot_device(struct pci_devinst *pi, const struct cfg_node *node, const char *name,
+			const char *child, const char *who);
+
 /* Vendor, device, class, subclass, prog-if, subsystem vendor and id, revision. */
 void pci_set_ids(struct pci_devinst *pi, uint16_t vendor, uint16_t device, uint8_t class,
 		 uint8_t subclass, uint16_t subvendor, uint16_t subdevice, uint8_t revision);

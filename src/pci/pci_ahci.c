@@ -778,6 +778,32 @@ static int port_open(struct ahci_softc *sc, struct ahci_port *p, struct cfg_node
 	return 0;
 }
 
+/*
+ * Ports with a bootindex, under QEMU's path for a SATA disk or CD on an AHCI
+ * function it has no class name for: "pci8086,2821@S/drive@PORT/disk@0".
+ * SeaBIOS (bootprio_find_ata_device, "*@S/drive@P/disk@0") orders each port;
+ * OVMF's QemuBootOrderLib (TranslatePciOfwNodes) knows per-port SATA nodes
+ * only for Q35's "pci8086,2922", so it reads ours as the generic Pci(S,F):
+ * the controller, whichever port.
+ */
+static int register_boot_ports(struct ahci_softc *sc, struct cfg_node *dev)
+{
+	for (unsigned i = 0; i < sc->nports; i++) {
+		char name[16], child[32], who[96];
+		struct cfg_node *pn;
+
+		snprintf(name, sizeof(name), "port.%u", i);
+		pn = find_relative_config_node(dev, name);
+		if (pn == NULL)
+			continue;
+		snprintf(child, sizeof(child), "/drive@%x/disk@0", i);
+		snprintf(who, sizeof(who), "%s port %u", sc->pi->ident, i);
+		if (pci_add_boot_device(sc->pi, pn, NULL, child, who) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int ahci_init(struct pci_devinst *pi, const struct cfg_node *node)
 {
 	struct ahci_softc *sc = calloc(1, sizeof(*sc));
@@ -819,6 +845,8 @@ static int ahci_init(struct pci_devinst *pi, const struct cfg_node *node)
 	/* Intel ICH8 SATA AHCI, as bhyve's. */
 	pci_set_ids(pi, 0x8086, 0x2821, 0x01, 0x06, 0x8086, 0x2821, 0);
 	pci_set_cfg8(pi, PCIR_PROGIF, 0x01);
+	if (register_boot_ports(sc, dev) < 0)
+		return -1;
 	if (pci_alloc_bar(pi, AHCI_BAR, PCI_BAR_MEM32, AHCI_BAR_SIZE) != 0 ||
 	    pci_add_msi(pi, 0) < 0)
 		return -1;

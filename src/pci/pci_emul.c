@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/inout.h"
 #include "core/mem.h"
+#include "hw/bootorder.h"
 #include "lib/vmmapi.h"
 #include "x86/acpi.h"
 
@@ -733,6 +734,36 @@ static int ecam_handler(struct vmctx *ctx, bool write, uint64_t gpa, int size, u
 	return 0;
 }
 
+/* ---- Firmware boot order -------------------------------------------------- */
+
+int pci_add_boot_device(struct pci_devinst *pi, const struct cfg_node *node, const char *name,
+			const char *child, const char *who)
+{
+	const char *value = get_config_value_node(node, "bootindex");
+	char ids[16], path[160];
+	int n;
+	unsigned index;
+
+	if (value == NULL)
+		return 0;
+	if (bootorder_parse(value, &index) < 0) {
+		fprintf(stderr, "khyve: %s: bootindex '%s' is not a non-negative integer\n", who,
+			value);
+		return -1;
+	}
+	if (name == NULL) {
+		snprintf(ids, sizeof(ids), "pci%04x,%04x", pci_get_cfg16(pi, PCIR_VENDOR),
+			 pci_get_cfg16(pi, PCIR_DEVICE));
+		name = ids;
+	}
+	/* SeaBIOS's build_pci_path() and OVMF's parser both want hex, ",F" only for F != 0. */
+	n = snprintf(path, sizeof(path), "/pci@i0cf8/%s@%x", name, pi->slot);
+	if (pi->func != 0)
+		n += snprintf(path + n, sizeof(path) - (size_t)n, ",%x", pi->func);
+	snprintf(path + n, sizeof(path) - (size_t)n, "%s", child ? child : "");
+	return bootorder_add(index, path, who);
+}
+
 /* ---- Creating devices from the config tree ------------------------------ */
 
 static const struct pci_devemu *find_emu(const char *name)
@@ -883,5 +914,6 @@ int pci_init(struct vmctx *ctx)
 		for (int f = 0; f < PCI_MAX_FUNCS; f++)
 			if (devices[s][f])
 				bars_remap(devices[s][f]);
-	return 0;
+	/* Every device has registered its bootindex; fw_cfg (an LPC device) exists. */
+	return bootorder_publish();
 }

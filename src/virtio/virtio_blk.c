@@ -447,6 +447,13 @@ static int blk_init(struct pci_devinst *pi, const struct cfg_node *node)
 	sc->bc = blockif_open(node, pi->ident);
 	if (sc->bc == NULL)
 		return -1;
+	/*
+	 * QEMU's path for virtio-blk-pci (a SCSI-class function there): SeaBIOS
+	 * matches its slot, OVMF's QemuBootOrderLib (TranslatePciOfwNodes) knows
+	 * "scsi@S/disk@0,0" as a virtio-blk disk, Pci(S,F).
+	 */
+	if (pci_add_boot_device(pi, node, "scsi", "/disk@0,0", pi->ident) < 0)
+		return -1;
 	if (ser != NULL)
 		memcpy(sc->ident, ser, strnlen(ser, BLK_ID_BYTES)); /* longer ones are cut */
 	else

@@ -486,6 +486,9 @@ static int net_init(struct pci_devinst *pi, const struct cfg_node *node)
 		return -1;
 	if (net_config(sc, pi, node) < 0)
 		return -1;
+	/* QEMU's path for a virtio NIC; OVMF reads "ethernet@S" as Pci(S,F) (generic PCI). */
+	if (pci_add_boot_device(pi, node, "ethernet", "/ethernet-phy@0", pi->ident) < 0)
+		return -1;
 	sc->be = netbe_open(node, pi->ident, on_rx_ready, sc);
 	if (sc->be == NULL)
 		return -1;

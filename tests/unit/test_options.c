@@ -543,6 +543,17 @@ static void test_legacy_ahci(void **state)
 	config_init();
 	assert_error_line(PARSE("-s", "4,ahci,/disk.img", "vm"),
 	    "khyve: -s: '/disk.img' needs an hd: or cd: prefix\n");
+	config_init();
+	/* bhyve's bootindex is a block option: per port on AHCI. */
+	assert_ok(PARSE("-s", "4,ahci,hd:/d.img,bootindex=2,cd:/i.iso,bootindex=1", "vm"));
+	assert_dump("pci.0.4.0.device=ahci\n"
+		    "pci.0.4.0.port.0.type=hd\n"
+		    "pci.0.4.0.port.0.path=/d.img\n"
+		    "pci.0.4.0.port.0.bootindex=2\n"
+		    "pci.0.4.0.port.1.type=cd\n"
+		    "pci.0.4.0.port.1.path=/i.iso\n"
+		    "pci.0.4.0.port.1.bootindex=1\n"
+		    "name=vm\n");
 }
 
 static void test_legacy_ahci_port_limit(void **state)
@@ -962,8 +973,9 @@ static void test_dump_k_round_trip(void **state)
 
 	assert_ok(PARSE("-c", "sockets=2,cores=2", "-m", "1G", "-AHPw", "-s", "0,amd_hostbridge",
 	    "-s", "1,lpc", "-s", "2,virtio-blk,/img/%(name).raw,ro,sectorsize=512/4096,ser=abc",
-	    "-s", "3,virtio-net,slirp,hostfwd=tcp::2222-:22", "-s",
-	    "4,ahci,hd:/d.img,cd:/i.iso", "-l", "com1,stdio", "-l", "bootrom,/fw.fd,/vars.fd",
+	    "-s", "3,virtio-net,slirp,hostfwd=tcp::2222-:22,bootindex=3", "-s",
+	    "4,ahci,hd:/d.img,bootindex=2,cd:/i.iso,bootindex=0", "-s", "5,ahci-cd,/j.iso,bootindex=1",
+	    "-l", "com1,stdio", "-l", "bootrom,/fw.fd,/vars.fd",
 	    "-p", "0:1", "-p", "0:2", "-U", "12345678-1234-1234-1234-123456789abc", "-f",
 	    "opt/a.b/c,string=x=y", "-o", "boot.cmdline=console=ttyS0 root=/dev/vda", "vm0"));
 	first = dump_to_string();
@@ -978,6 +990,11 @@ static void test_dump_k_round_trip(void **state)
 	second = dump_to_string();
 	assert_string_equal(first, second);
 	assert_value("pci.0.2.0.path", "/img/vm0.raw");
+	/* bootindex= stays with its device, and with its port on an AHCI controller. */
+	assert_value("pci.0.3.0.bootindex", "3");
+	assert_value("pci.0.4.0.port.0.bootindex", "2");
+	assert_value("pci.0.4.0.port.1.bootindex", "0");
+	assert_value("pci.0.5.0.port.0.bootindex", "1");
 	unlink(path);
 	free(path);
 	free(first);
