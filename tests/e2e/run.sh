@@ -24,7 +24,8 @@
 # (scenario timeouts; 1 direct, 2 in L1), KT_KEEP=1 (keep the work
 # directory with every log), KT_LOUD=1 (guests boot without "quiet"),
 # L1_APPEND (L1 kernel command line; default quiet, console=ttyS0),
-# L1_STALL_TIMEOUT (seconds without a scenario finishing before L1 counts as
+# L0_QEMU (the QEMU that runs L1; default qemu-system-x86_64 from PATH),
+# KT_CRASH_TRIES (see run_testbed), L1_STALL_TIMEOUT (seconds without a scenario finishing before L1 counts as
 # hung; default 150 * TIMEOUT_SCALE + 30), KT_L1_RETRY=0 (do not re-run, in a
 # fresh L1, the scenarios a hung L1 cut off; a hung L1 is killed at once when
 # its kernel reports a soft lockup, RCU stall or panic).
@@ -250,44 +251,55 @@ run_l1() {
 }
 
 # The testbed's L1 (QEMU/TCG) rarely hangs on its own, more often under load.
-# Scenarios cut off by a hang run once more in a fresh L1; a scenario that
-# fails on its own is never retried.
+# The scenarios a hang cut off run again in a fresh L1 (at most 8 L1 boots in
+# all); the scenario L1 stalled in fails once it has stalled two L1s, and a
+# scenario that fails on its own is never retried. An L1 that hangs before
+# its first scenario is simply booted again.
 #
-# Debian 12's QEMU also aborts, now and then, when a nested guest writes CR8
-# while an interrupt is pending (target/i386 calls cpu_interrupt() without
-# the BQL): stock OVMF does so on every interrupt return, Linux never. The
+# QEMU/TCG also aborts, now and then, when a nested guest writes CR8 while a
+# virtual interrupt is pending (helper_write_crN calls cpu_interrupt()
+# without the BQL; seen with Debian 12's 7.2 and bookworm-backports' 10.0,
+# L0_QEMU=path picks another binary): stock OVMF does so on every interrupt
+# return, Linux never, so it is OVMF boots that crash. The
 # scenario that was running is given fresh L1s until it has crashed L1
 # KT_CRASH_TRIES times (default 2); then it is reported as skipped, since L0
 # failed, not khyve.
-crashes=
-crash_count() { echo "$crashes" | tr ' ' '\n' | grep -c "^$1\$"; }
+crashes= stalls=
+count_of() { echo "$2" | tr ' ' '\n' | grep -c "^$1\$"; }
+drop_missing() { missing=$(echo "$missing" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' '); }
+report() { echo "SCENARIO $1 $2"; echo "SCENARIO $1 $2" >>"$results"; }
 run_testbed() {
 	run_l1 $scenarios
 	boots=1
-	while [ -n "$missing" ] && [ -n "$l1_hung" ] && [ "${KT_L1_RETRY:-1}" = 1 ] && [ $boots -lt 6 ]; do
+	while [ -n "${missing# }" ] && [ -n "$l1_hung" ] && [ "${KT_L1_RETRY:-1}" = 1 ] && [ $boots -lt 8 ]; do
+		# The scenario L1 was running when it died: the first unreported one.
+		culprit=${missing# }
+		culprit=${culprit%% *}
 		case $l1_hung in
 		"L1's QEMU crashed"*)
-			culprit=${missing# }
-			culprit=${culprit%% *}
 			crashes="$crashes $culprit"
-			if [ "$(crash_count "$culprit")" -ge "${KT_CRASH_TRIES:-2}" ]; then
-				line="SCENARIO $culprit SKIP: L1's QEMU (Debian 12's 7.2) aborted in nested SVM each of the ${KT_CRASH_TRIES:-2} times it ran this"
-				echo "$line"
-				echo "$line" >>"$results"
-				missing=$(echo "$missing" | tr ' ' '\n' | grep -vx "$culprit" | tr '\n' ' ')
-				[ -n "${missing# }" ] || { missing=; break; }
+			if [ "$(count_of "$culprit" "$crashes")" -ge "${KT_CRASH_TRIES:-2}" ]; then
+				report "$culprit" "SKIP: L1's QEMU aborted (its nested-SVM CR8 bug) each of the ${KT_CRASH_TRIES:-2} times it ran this"
+				drop_missing "$culprit"
 			fi
 			;;
-		*) [ $boots -ge 2 ] && break ;; # a plain hang: one more L1 only
+		"L1 did not reach its scenarios"*) ;; # L1's own boot: just boot again
+		*)
+			stalls="$stalls $culprit"
+			if [ "$(count_of "$culprit" "$stalls")" -ge 2 ]; then
+				report "$culprit" "FAIL: $l1_why (twice)"
+				drop_missing "$culprit"
+			fi
+			;;
 		esac
+		[ -n "${missing# }" ] || break
 		log "L1 hung ($l1_hung); running the unreported scenarios again in a fresh L1: $missing"
 		t0=$(now)
 		run_l1 $missing
 		boots=$((boots + 1))
 	done
 	for s in $missing; do
-		echo "SCENARIO $s FAIL: $l1_why"
-		echo "SCENARIO $s FAIL: $l1_why" >>"$results"
+		report "$s" "FAIL: $l1_why"
 	done
 }
 

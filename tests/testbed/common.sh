@@ -328,7 +328,7 @@ tb_kvmprobe() {
 # so "( . common.sh; tb_run_l1 K I ) &" leaves QEMU's pid in $!.
 # L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh.
 tb_run_l1() {
-	exec qemu-system-x86_64 -accel tcg -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
+	exec "${L0_QEMU:-qemu-system-x86_64}" -accel tcg -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
 		-nodefaults -no-user-config -display none -monitor none \
 		-serial stdio -no-reboot \
 		-kernel "$1" -initrd "$2" \
