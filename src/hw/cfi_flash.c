@@ -60,28 +60,14 @@ static int lock_file(int fd)
 	return fcntl(fd, F_OFD_SETLK, &fl);
 }
 
-static int read_all(int fd, uint8_t *buf, uint64_t len)
+/* The whole of buf from/to the file at offset 0: pread/pwrite until done. */
+static int transfer_all(int fd, uint8_t *buf, uint64_t len, bool writing)
 {
 	uint64_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int write_all(int fd, const uint8_t *buf, uint64_t len)
-{
-	uint64_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, buf + done, len - done, (off_t)done);
+		ssize_t n = writing ? pwrite(fd, buf + done, len - done, (off_t)done)
+				  : pread(fd, buf + done, len - done, (off_t)done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -135,7 +121,7 @@ struct cfi_flash *cfi_flash_open(const char *path)
 		goto fail;
 	f->size = (uint64_t)st.st_size;
 	f->array = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (f->array == MAP_FAILED || read_all(f->fd, f->array, f->size) < 0) {
+	if (f->array == MAP_FAILED || transfer_all(f->fd, f->array, f->size, false) < 0) {
 		fprintf(stderr, "khyve: lpc.bootvars: %s: cannot read it\n", path);
 		goto fail;
 	}
@@ -179,7 +165,7 @@ static int write_snapshot(struct cfi_flash *f)
 	if (fstat(f->fd, &st) < 0 || (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM))
 		goto fail;
 	if (lock_file(fd) < 0 || fchmod(fd, st.st_mode & 07777) < 0 ||
-	    write_all(fd, f->array, f->size) < 0 || fdatasync(fd) < 0 || rename(tmp, f->path) < 0)
+	    transfer_all(fd, f->array, f->size, true) < 0 || fdatasync(fd) < 0 || rename(tmp, f->path) < 0)
 		goto fail;
 	/* The rename itself must survive a crash: sync the directory. */
 	snprintf(dir, sizeof(dir), "%s", f->path);
