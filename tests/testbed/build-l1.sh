@@ -198,6 +198,8 @@ if [ -x "$KHYVE" ]; then
 	tb_add_elf "$fresh" "$KHYVE" /khyve/khyve
 	# khyvectl next to khyve, where the khyvectl-* scenarios look for it.
 	if [ -x "$(dirname "$KHYVE")/khyvectl" ]; then tb_add_elf "$fresh" "$(dirname "$KHYVE")/khyvectl" /khyve/khyvectl; fi
+	# vmrun too (a shell script), for the fw-vmrun-* scenarios.
+	cp "$TB_ROOT/scripts/vmrun" "$fresh/khyve/vmrun"
 	# khyve dlopen()s libslirp for slirp NICs, so ldd does not list it: pack it and its libraries.
 	slirp_lib=$(ldconfig -p | awk '/libslirp\.so\.0 .*x86-64/ { print $NF; exit }')
 	if [ -n "$slirp_lib" ]; then tb_add_elf "$fresh" "$slirp_lib"; fi

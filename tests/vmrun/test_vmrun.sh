@@ -70,14 +70,36 @@ refused() { # refused DESCRIPTION PATTERN ARGS...
 	run_vmrun "$@"
 	check "$_d" sh -c '[ "$1" = 4 ] && [ "$2" = 0 ] && grep -q "$3" "$4"' sh "$rc" "$(runs)" "$_p" "$TMP/out"
 }
-# The handbook's two vmrun.sh command lines.
-refused "handbook ISO install (-i -I): not implemented, says why" \
-	"installing from an ISO image needs firmware boot and an AHCI CD-ROM" \
-	-c 1 -m 1024M -t tap0 -d "$TMP/freebsdguest.img" -i -I FreeBSD-14.0-RELEASE-amd64-bootonly.iso freebsd
-refused "handbook disk boot without -k: says to boot a kernel with -k" "nothing to boot.*-k KERNEL" \
-	-c 4 -m 1024M -t tap0 -d "$TMP/freebsdguest.img" freebsd
-refused "-E (UEFI): not implemented yet" "UEFI boot (-E).*not implement" -E $K vm
-refused "-A (AHCI): not implemented yet" "AHCI disk emulation is not implemented" -A $K vm
+# The handbook's two vmrun.sh command lines: firmware boot (SeaBIOS), the
+# ISO as an AHCI CD-ROM after the disk in the boot order (-i: before it).
+BIOS=$TMP/bios.bin UEFI=$TMP/OVMF.fd ISO=$TMP/install.iso
+: >"$BIOS"; : >"$UEFI"; : >"$ISO"
+# cmdline_is DESCRIPTION WANT ARGS...: vmrun ARGS starts khyve with WANT.
+cmdline_is() {
+	_d=$1 _w=$2; shift 2
+	FAKE_CODES=1 run_vmrun "$@"
+	if [ "$rc" = 1 ] && [ "$(cat "$FAKE_LOG")" = "$_w" ]; then ok "$_d"; else
+		not_ok "$_d" "status $rc, output: $(cat "$TMP/out")" "got:  $(cat "$FAKE_LOG" 2>/dev/null)" "want: $_w"; fi
+}
+base="-c 1 -m 1024M -H -A -P -s 0:0,hostbridge -s 1:0,lpc -s 2:0,virtio-net,tap0"
+cmdline_is "handbook ISO install (-i -I): SeaBIOS, the CD first" \
+	"$base -s 3:0,virtio-blk,$TMP/freebsdguest.img,bootindex=1 -s 4:0,ahci-cd,$ISO,bootindex=0 -l com1,stdio -l bootrom,$BIOS freebsd" \
+	-c 1 -m 1024M -t tap0 -d "$TMP/freebsdguest.img" -f "$BIOS" -i -I "$ISO" freebsd
+cmdline_is "-I without -i: the disk first, the CD next" \
+	"$base -s 3:0,virtio-blk,$TMP/freebsdguest.img,bootindex=0 -s 4:0,ahci-cd,$ISO,bootindex=1 -l com1,stdio -l bootrom,$BIOS freebsd" \
+	-c 1 -m 1024M -t tap0 -d "$TMP/freebsdguest.img" -f "$BIOS" -I "$ISO" freebsd
+cmdline_is "handbook disk boot without -k: firmware boots the disk" \
+	"-c 4 -m 1024M -H -A -P -s 0:0,hostbridge -s 1:0,lpc -s 2:0,virtio-net,tap0 -s 3:0,virtio-blk,$TMP/freebsdguest.img -l com1,stdio -l bootrom,$BIOS freebsd" \
+	-c 4 -m 1024M -t tap0 -d "$TMP/freebsdguest.img" -f "$BIOS" freebsd
+cmdline_is "-E -A: UEFI firmware, AHCI disks" \
+	"-c 2 -m 512M -H -A -P -s 0:0,hostbridge -s 1:0,lpc -s 2:0,ahci-hd,$TMP/freebsdguest.img -l com1,stdio -l bootrom,$UEFI vm" \
+	-E -A -f "$UEFI" -d "$TMP/freebsdguest.img" vm
+refused "missing firmware: says which package" "firmware /nonexistent/bios.bin not found.*seabios" \
+	-f /nonexistent/bios.bin -d "$TMP/freebsdguest.img" vm
+refused "missing ISO" "installation CD image /nonexistent.iso not found" -I /nonexistent.iso $K vm
+refused "-i without -I" "i: no installation CD image" -i -f "$BIOS" vm
+refused "-E with -k" "UEFI boot and -k" -E $K vm
+refused "-F (VNC framebuffer): not implemented yet" "framebuffer (VNC) is not implemented" -F 1 $K vm
 refused "-p (passthrough)" "PCI passthrough" -p 1/0/0 $K vm
 refused "-e (bhyveload)" "bhyveload" -e foo=bar $K vm
 refused "-n e1000" "only virtio-net" -n e1000 $K vm
