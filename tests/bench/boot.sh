@@ -23,7 +23,12 @@
 # iperf3 TCP guest->host and host->guest and ping round trips, over a tap on a
 # bridge under khyve, QEMU vhost=off and (if vhost_net loads) QEMU vhost=on,
 # and through libslirp under khyve and QEMU -netdev user, with the ratios
-# khyve/QEMU.
+# khyve/QEMU. Then the firmware section (tests/bench/l1-fw-bench.sh): time
+# from start to the guest's init, and to exit, booting the GRUB ISO of
+# tests/testbed/build-grub.sh on an AHCI CD through Debian's SeaBIOS under
+# khyve and QEMU -M pc (same bios-256k.bin), with the ratios khyve/QEMU; OVMF
+# the same way only with BENCH_FW_OVMF=1 (L0's QEMU in the testbed aborts on
+# nested OVMF), else the table says it was not measured.
 #
 # Environment: BENCH_RUNS (boots per configuration, 3), BENCH_CONFIGS (subset
 # of khyve-pvh khyve-bzimage qemu-pc qemu-microvm), BENCH_RUN_TIMEOUT
@@ -34,8 +39,11 @@
 # qemu-threads), BENCH_FIO_RUNTIME (seconds per fio job, 5), BENCH_NET=0 (no
 # network section), BENCH_NET_RUNS (boots per network configuration, 3),
 # BENCH_NET_CONFIGS (subset of khyve-tap qemu-tap qemu-vhost khyve-slirp
-# qemu-user), BENCH_IPERF_TIME (seconds per iperf3 test, 5), BENCH_BOOT=0
-# (no boot section),
+# qemu-user), BENCH_IPERF_TIME (seconds per iperf3 test, 5), BENCH_FW=0 (no
+# firmware section), BENCH_FW_RUNS (boots per firmware configuration, 3),
+# BENCH_FW_CONFIGS (subset of khyve-seabios qemu-seabios khyve-ovmf
+# qemu-ovmf; the OVMF ones only with BENCH_FW_OVMF=1), BENCH_BOOT=0 (no boot
+# section),
 # L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
 # L1_BOOT_TIMEOUT (90), L1_STALL_TIMEOUT (seconds of console silence after
 # which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), BENCH_L1_RETRY (fresh
@@ -67,6 +75,12 @@ export BENCH_NET=${BENCH_NET:-1}
 export BENCH_NET_RUNS=${BENCH_NET_RUNS:-3}
 export BENCH_NET_CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap qemu-tap qemu-vhost khyve-slirp qemu-user}
 export BENCH_IPERF_TIME=${BENCH_IPERF_TIME:-5}
+export BENCH_FW=${BENCH_FW:-1}
+export BENCH_FW_RUNS=${BENCH_FW_RUNS:-3}
+export BENCH_FW_OVMF=${BENCH_FW_OVMF:-0}
+BENCH_FW_CONFIGS=${BENCH_FW_CONFIGS:-khyve-seabios qemu-seabios khyve-ovmf qemu-ovmf}
+[ "$BENCH_FW_OVMF" = 1 ] || BENCH_FW_CONFIGS=$(echo $BENCH_FW_CONFIGS | tr ' ' '\n' | grep -v ovmf | tr '\n' ' ')
+export BENCH_FW_CONFIGS=${BENCH_FW_CONFIGS% }
 export KHYVE=${KHYVE:-$ROOT/build/khyve}
 export TB_CACHE=${TB_CACHE:-$ROOT/.cache}
 OUT=${BENCH_OUT:-$ROOT/build/bench-boot.txt}
@@ -81,10 +95,15 @@ nvm=$((nvm + 2 * ndisk))
 nnet=0
 [ "$BENCH_NET" = 1 ] && nnet=$(($(echo $BENCH_NET_CONFIGS | wc -w) * BENCH_NET_RUNS))
 nvm=$((nvm + 2 * nnet))
+# A firmware run counts as one boot run.
+nfw=0
+[ "$BENCH_FW" = 1 ] && nfw=$(($(echo $BENCH_FW_CONFIGS | wc -w) * BENCH_FW_RUNS))
+nvm=$((nvm + nfw))
 scen=
 [ "$BENCH_BOOT" = 1 ] && scen=l1-boot-bench
 [ "$BENCH_DISK" = 1 ] && scen="$scen l1-disk-bench"
 [ "$BENCH_NET" = 1 ] && scen="$scen l1-net-bench"
+[ "$BENCH_FW" = 1 ] && scen="$scen l1-fw-bench"
 
 log() { echo "bench: $*"; }
 since() { awk -v a="$1" '{ printf "%.1f", $1 - a }' /proc/uptime; }
@@ -131,6 +150,10 @@ run_direct() {
 		GUEST_NET_PART=$GUEST_NET_PART timeout -k 10 $((60 + 2 * nnet * BENCH_RUN_TIMEOUT)) \
 			sh "$BENCH/l1-net-bench.sh" </dev/null 2>&1 | tee -a "$WORK/bench.log"
 	fi
+	if [ "$BENCH_FW" = 1 ]; then
+		timeout -k 10 $((60 + nfw * BENCH_RUN_TIMEOUT)) sh "$BENCH/l1-fw-bench.sh" </dev/null 2>&1 |
+			tee -a "$WORK/bench.log"
+	fi
 	[ "$BENCH_DISK" = 1 ] || return 0
 	# The guest initramfs with fio appended.
 	cat "$GUEST_INITRD" "$GUEST_FIO_PART" >"$WORK/initrd-fio.img"
@@ -151,7 +174,7 @@ run_testbed() {
 	# The bench script is a scenario to L1's /init (whose backstop, 150 s
 	# times TIMEOUT_SCALE, must outlast our own L1 timeout); QEMU goes in
 	# too, plus the firmware of -M microvm, in a part of our own.
-	l1=$(VMM=khyve L1_QEMU=1 L1_NET=$BENCH_NET TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
+	l1=$(VMM=khyve L1_QEMU=1 L1_NET=$BENCH_NET L1_FW=$BENCH_FW TIMEOUT_SCALE=$((l1_timeout / 150 + 1)) \
 		"$ROOT/tests/testbed/build-l1.sh" "$WORK/l1-e2e.cpio" $scen) || {
 		log "cannot build the L1 initramfs"
 		return 1
@@ -186,6 +209,14 @@ EOF
 BENCH_NET_RUNS=$BENCH_NET_RUNS
 BENCH_NET_CONFIGS="$BENCH_NET_CONFIGS"
 BENCH_IPERF_TIME=$BENCH_IPERF_TIME
+BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+EOF
+	fi
+	if [ "$BENCH_FW" = 1 ]; then
+		cp "$BENCH/l1-fw-bench.sh" "$part/e2e/scenarios/"
+		cat >"$part/e2e/scenarios/l1-fw-bench.conf" <<EOF
+BENCH_FW_RUNS=$BENCH_FW_RUNS
+BENCH_FW_CONFIGS="$BENCH_FW_CONFIGS"
 BENCH_RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
 EOF
 	fi
@@ -288,6 +319,7 @@ esac
 [ "$BENCH_BOOT" = 1 ] && ! grep -q '^SCENARIO l1-boot-bench PASS' "$WORK/bench.log" && ok=0
 [ "$BENCH_DISK" = 1 ] && ! grep -q '^SCENARIO l1-disk-bench PASS' "$WORK/bench.log" && ok=0
 [ "$BENCH_NET" = 1 ] && ! grep -q '^SCENARIO l1-net-bench PASS' "$WORK/bench.log" && ok=0
+[ "$BENCH_FW" = 1 ] && ! grep -q '^SCENARIO l1-fw-bench PASS' "$WORK/bench.log" && ok=0
 
 # The table.
 mkdir -p "$(dirname "$OUT")"
@@ -307,6 +339,11 @@ mkdir -p "$(dirname "$OUT")"
 		echo
 		grep '^BENCH net ' "$WORK/bench.log" |
 			awk -v runs="$BENCH_NET_RUNS" -v configs="$BENCH_NET_CONFIGS" -f "$BENCH/net-table.awk"
+	fi
+	if [ "$BENCH_FW" = 1 ]; then
+		echo
+		grep '^BENCH fw ' "$WORK/bench.log" | awk -v runs="$BENCH_FW_RUNS" -v configs="$BENCH_FW_CONFIGS" \
+			-v ovmf="$BENCH_FW_OVMF" -f "$BENCH/fw-table.awk"
 	fi
 	if [ $mode = testbed ]; then
 		echo

@@ -1,0 +1,113 @@
+# The firmware table of tests/bench/boot.sh, from the "BENCH fw ..." lines of
+# tests/bench/l1-fw-bench.sh. Variables: runs (boots per configuration),
+# configs (the configurations run, in table order), ovmf (1: the OVMF
+# configurations were asked for; else they are listed as not measured).
+
+function kv(   i, p) {
+	delete f
+	for (i = 3; i <= NF; i++) {
+		p = index($i, "=")
+		if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1)
+	}
+}
+
+function isort(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) {
+		t = a[i]
+		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+}
+
+# stat(cfg, key, what): median, min or max of the ok runs' values of key.
+function stat(c, k, what,   i, n, a) {
+	n = nok[c]
+	if (n == 0) return ""
+	for (i = 1; i <= n; i++) a[i] = val[c, k, i]
+	isort(a, n)
+	if (what == "min") return a[1]
+	if (what == "max") return a[n]
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function fmt(x) { return x == "" ? "-" : sprintf("%.2f", x) }
+function range(c, k) { return nok[c] ? fmt(stat(c, k, "min")) "-" fmt(stat(c, k, "max")) : "-" }
+function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
+# The QEMU configuration with the same firmware.
+function ref(c) { sub(/^khyve-/, "qemu-", c); return c }
+
+BEGIN {
+	label["khyve-seabios"] = "khyve SeaBIOS"
+	label["qemu-seabios"] = "QEMU -M pc SeaBIOS"
+	label["khyve-ovmf"] = "khyve OVMF"
+	label["qemu-ovmf"] = "QEMU -M pc OVMF"
+	nc = split(configs, cfg, " ")
+	if (ovmf != 1) {
+		cfg[++nc] = "khyve-ovmf"; skipped["khyve-ovmf"] = 1
+		cfg[++nc] = "qemu-ovmf"; skipped["qemu-ovmf"] = 1
+	}
+}
+
+$2 == "fw" {
+	kv()
+	c = f["cfg"]
+	nrep[c]++
+	if (f["status"] != "ok") {
+		bad[c] = bad[c] sprintf(" run %s: %s;", f["i"], f["status"] == "timeout" ? "HUNG (killed at its timeout)" : f["status"])
+		next
+	}
+	n = ++nok[c]
+	val[c, "init", n] = f["init"] + 0
+	val[c, "total", n] = f["total"] + 0
+}
+
+END {
+	for (i = 1; i <= nc; i++) {
+		c = cfg[i]
+		I[c] = stat(c, "init"); T[c] = stat(c, "total")
+	}
+	printf "%-28s %10s %9s   %s\n", "firmware boot (median of " runs ")", "to init s", "total s",
+		"vs QEMU, same firmware: init / total"
+	for (i = 1; i <= nc; i++) {
+		c = cfg[i]
+		if (c in skipped) {
+			printf "%-28s %s\n", label[c], "not measured (L0 QEMU's nested-SVM bug, see below)"
+			continue
+		}
+		l = label[c]
+		if (nok[c] != runs) l = l " (" (nok[c] + 0) " ok)"
+		printf "%-28s %10s %9s   %s\n", l, fmt(I[c]), fmt(T[c]),
+			ratio(I[c], I[ref(c)]) " / " ratio(T[c], T[ref(c)])
+	}
+	printf "\n%-28s %13s %13s\n", "min-max", "to init s", "total s"
+	for (i = 1; i <= nc; i++) {
+		c = cfg[i]
+		if (!(c in skipped))
+			printf "%-28s %13s %13s\n", label[c], range(c, "init"), range(c, "total")
+	}
+	print ""
+	print "The test guest behind GRUB (build-grub.sh's ISO, menu timeout 1 s) on an AHCI"
+	print "CD-ROM, 512 MiB, 1 vCPU, console on COM1; the same firmware file and ISO under"
+	print "both VMMs. to init: VMM process start to the guest's \"KT: init-start\" line on"
+	print "the console (L1 clock); total: until the VMM exited after the guest powered off."
+	if (ovmf != 1) {
+		print "OVMF is not measured by default (BENCH_FW_OVMF=1 tries): Debian 12's QEMU, the"
+		print "testbed's L0, aborts when a nested guest runs OVMF for more than a few seconds"
+		print "(its nested-SVM CR8 bug, see tests/e2e/run.sh), under khyve and QEMU alike."
+	}
+	for (i = 1; i <= nc; i++) {
+		c = cfg[i]
+		if (c in skipped) continue
+		if (nrep[c] < runs) bad[c] = bad[c] sprintf(" %d of %d runs never reported (L1 stopped);", runs - nrep[c], runs)
+		if (bad[c] != "") print "FAILED " label[c] ":" bad[c]
+	}
+	print "\ngoal (khyve against QEMU -M pc with the same firmware; medians):"
+	split("seabios ovmf", fw, " ")
+	for (i = 1; i <= 2; i++) {
+		c = "khyve-" fw[i]
+		l = sprintf("  %-32s", (fw[i] == "ovmf" ? "OVMF" : "SeaBIOS") ": to init <= 0.8x QEMU")
+		r = ratio(I[c], I[ref(c)])
+		if (r == "-") print l " not measured"
+		else printf "%s%5.2fx     %s\n", l, r, r + 0 <= 0.8 ? "met" : "NOT met"
+	}
+}

@@ -1,0 +1,135 @@
+#!/bin/sh
+# Firmware boot benchmark, the part that runs where /dev/kvm is (inside the L1
+# testbed VM, packed by tests/bench/boot.sh next to l1-boot-bench.sh, or
+# directly on a host with a usable /dev/kvm). POSIX sh (busybox sh in L1).
+#
+# The test guest behind GRUB on the ISO of tests/testbed/build-grub.sh
+# (GRUB menu timeout 1 s, the guest powers off after its init), on an AHCI
+# CD-ROM, booted by the same firmware file under khyve and under QEMU
+# -accel kvm -M pc; 512 MiB, 1 vCPU, console on COM1 (stdio):
+#   khyve-seabios  khyve -s 3,ahci-cd,grub.iso -l bootrom,bios-256k.bin
+#   qemu-seabios   QEMU -bios bios-256k.bin (SeaBIOS's console on COM1 too,
+#                  through fw_cfg's etc/sercon-port as khyve sets it),
+#                  -device ahci + ide-cd with the same ISO
+#   khyve-ovmf     khyve ... -l bootrom,OVMF.fd (Debian's stock OVMF)
+#   qemu-ovmf      QEMU -bios OVMF.fd ...
+# BENCH_FW_RUNS (3) boots per configuration, interleaved.
+#
+# Output (tests/bench/boot.sh makes the table with fw-table.awk):
+#   BENCH fw cfg=CFG i=N status=ok|timeout|rc=N|no-init rc=N init=S total=S
+# init: from just before the VMM is started until the guest's
+# "KT: init-start" line came out of its console (L1 clock); total: until
+# the VMM's exit was reaped. And a final "SCENARIO l1-fw-bench PASS|FAIL".
+#
+# Environment: BENCH_FW_RUNS, BENCH_FW_CONFIGS (khyve-seabios qemu-seabios),
+# BENCH_RUN_TIMEOUT (seconds per VMM run; 180), and lib.sh's KHYVE, QEMU,
+# QEMU_DATADIR, QEMU_CPU, FW_DIR. In L1 this script is
+# /e2e/scenarios/l1-fw-bench.sh with its settings from the host in
+# l1-fw-bench.conf next to it.
+_bench_dir=$(dirname "$0")
+if [ -f "$_bench_dir/../lib.sh" ]; then
+	. "$_bench_dir/../lib.sh"
+else
+	. "$_bench_dir/../e2e/lib.sh"
+fi
+[ -f "$_bench_dir/l1-fw-bench.conf" ] && . "$_bench_dir/l1-fw-bench.conf"
+# Our timeouts are absolute: TIMEOUT_SCALE only sized L1's backstop.
+TIMEOUT_SCALE=1
+RUNS=${BENCH_FW_RUNS:-3}
+CONFIGS=${BENCH_FW_CONFIGS:-khyve-seabios qemu-seabios}
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+
+fw_seabios
+fw_media grub.iso
+ISO=$FW_PATH
+case $CONFIGS in *ovmf*) fw_media OVMF.fd; OVMF=$FW_PATH ;; esac
+# SeaBIOS's console on COM1 under QEMU (khyve sets etc/sercon-port itself).
+printf '\370\003\0\0\0\0\0\0' >"$KT_TMP/sercon-port"
+# The console goes through awk, which notes when the init line passes.
+# mawk (Debian's awk) would wait to fill its input buffer: busybox's does not.
+AWK=awk
+busybox awk 'BEGIN {}' 2>/dev/null && AWK="busybox awk"
+
+bench() { echo "BENCH $*"; }
+
+vmm_argv() { # CFG
+	case $1 in
+	khyve-*)
+		_fw=$FW_SEABIOS
+		[ "$1" = khyve-ovmf ] && _fw=$OVMF
+		_kt_argv_q "$KHYVE" -m 512M -c 1 -s 0,hostbridge -s 3,ahci-cd,"$ISO" -s 31,lpc \
+			-l com1,stdio -l bootrom,"$_fw" "bench-fw-$$-$_n"
+		;;
+	qemu-*)
+		set -- "$QEMU" -accel kvm -M pc -cpu "$QEMU_CPU" -m 512M -smp 1 \
+			-nodefaults -no-user-config -display none -serial stdio -no-reboot
+		[ -n "${QEMU_DATADIR:-}" ] && set -- "$@" -L "$QEMU_DATADIR"
+		if [ "$1" = qemu-ovmf ]; then
+			set -- "$@" -bios "$OVMF"
+		else
+			set -- "$@" -bios "$FW_SEABIOS" -fw_cfg "name=etc/sercon-port,file=$KT_TMP/sercon-port"
+		fi
+		_kt_argv_q "$@" -device ahci,id=ahci,addr=0x3 \
+			-drive "if=none,id=cd,file=$ISO,format=raw,media=cdrom,readonly=on" \
+			-device ide-cd,bus=ahci.0,drive=cd
+		;;
+	*) fail "unknown configuration $1" ;;
+	esac
+}
+
+one_run() { # CFG I
+	_n=$2
+	_log=$KT_TMP/$1-$2
+	vmm_argv "$1"
+	rm -f "$_log" "$_log.err" "$_log.timeout" "$_log.init" "$_log.fifo"
+	echo "$_kt_argv" >"$_log.cmd"
+	mkfifo "$_log.fifo"
+	$AWK -v mark="$_log.init" '{ print }
+		!seen && /KT: init-start/ {
+			getline t <"/proc/uptime"; split(t, u, " ")
+			print u[1] >mark; close(mark); seen = 1
+		}' <"$_log.fifo" >"$_log" &
+	_awk=$!
+	read -r _t0 _x </proc/uptime
+	eval "exec $_kt_argv" </dev/null >"$_log.fifo" 2>"$_log.err" &
+	_pid=$!
+	_kt_watchdog "$RUN_TIMEOUT" "$_pid" "$_log.timeout" >/dev/null 2>&1 &
+	_wd=$!
+	_kt_all_pids="$_kt_all_pids $_pid $_wd $_awk"
+	wait "$_pid"
+	_rc=$?
+	read -r _t1 _x </proc/uptime
+	kill -TERM "$_wd" 2>/dev/null
+	wait "$_wd" "$_awk" 2>/dev/null
+	# A powered-off guest: khyve exits 1, QEMU 0.
+	_want=0
+	case $1 in khyve-*) _want=1 ;; esac
+	_init=-
+	[ -s "$_log.init" ] && _init=$(awk -v a="$_t0" '{ printf "%.3f", $1 - a }' "$_log.init")
+	if [ -e "$_log.timeout" ]; then
+		_st=timeout
+	elif [ "$_rc" != "$_want" ]; then
+		_st="rc=$_rc"
+	elif [ "$_init" = - ]; then
+		_st=no-init
+	else
+		_st=ok
+	fi
+	bench "fw cfg=$1 i=$2 status=$_st rc=$_rc init=$_init total=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", b - a }')"
+	if [ "$_st" != ok ]; then
+		nbad=$((nbad + 1))
+		VM_LOG=$_log _kt_show_tail
+	fi
+}
+
+nbad=0
+bench "info fw runs=$RUNS configs=$(echo $CONFIGS | tr ' ' ,) iso=$(basename "$ISO") seabios=$FW_SEABIOS"
+i=1
+while [ $i -le "$RUNS" ]; do
+	for c in $CONFIGS; do
+		one_run "$c" $i
+	done
+	i=$((i + 1))
+done
+[ "$nbad" = 0 ] || fail "$nbad of $(($(echo $CONFIGS | wc -w) * RUNS)) firmware benchmark runs failed"
+pass
