@@ -23,7 +23,8 @@
 #
 # Environment: BENCH_FW_RUNS, BENCH_FW_CONFIGS (khyve-seabios qemu-seabios),
 # BENCH_RUN_TIMEOUT (seconds per VMM run; 180), and lib.sh's KHYVE, QEMU,
-# QEMU_DATADIR, QEMU_CPU, FW_DIR. In L1 this script is
+# QEMU_DATADIR, QEMU_CPU, FW_DIR (L1: /fw; else build-grub.sh makes
+# the ISO). In L1 this script is
 # /e2e/scenarios/l1-fw-bench.sh with its settings from the host in
 # l1-fw-bench.conf next to it.
 _bench_dir=$(dirname "$0")
@@ -40,9 +41,14 @@ CONFIGS=${BENCH_FW_CONFIGS:-khyve-seabios qemu-seabios}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
 
 fw_seabios
-fw_media grub.iso
-ISO=$FW_PATH
-case $CONFIGS in *ovmf*) fw_media OVMF.fd; OVMF=$FW_PATH ;; esac
+if [ -n "${FW_DIR:-}" ]; then
+	ISO=$FW_DIR/grub.iso OVMF=$FW_DIR/OVMF.fd
+else
+	eval "$("$_bench_dir/../testbed/build-grub.sh")" || fail "cannot build the GRUB ISO"
+	ISO=$FW_GRUB_ISO OVMF=/usr/share/ovmf/OVMF.fd
+fi
+[ -r "$ISO" ] || fail "no $ISO"
+case $CONFIGS in *ovmf*) [ -r "$OVMF" ] || fail "no $OVMF (package ovmf)" ;; esac
 # SeaBIOS's console on COM1 under QEMU (khyve sets etc/sercon-port itself).
 printf '\370\003\0\0\0\0\0\0' >"$KT_TMP/sercon-port"
 # The console goes through awk, which notes when the init line passes.
@@ -101,6 +107,7 @@ one_run() { # CFG I
 	read -r _t1 _x </proc/uptime
 	kill -TERM "$_wd" 2>/dev/null
 	wait "$_wd" "$_awk" 2>/dev/null
+	rm -f "$_log.fifo"
 	# A powered-off guest: khyve exits 1, QEMU 0.
 	_want=0
 	case $1 in khyve-*) _want=1 ;; esac
