@@ -8,7 +8,7 @@
  * The PM registers themselves are khyve's fixed ACPI block (hw/acpi_pm.c, at
  * ACPI_PM1A_EVT_PORT): PMBA reads as that base with its I/O decode already
  * on (PMREGMISC.PMIOSE), which both firmwares take as "configured" and keep.
- * Their writes to PMBA, PMREGMISC and the SMBus registers are ignored (the
+ * Their writes to PMBA, PMREGMISC, DEVACTB and the SMBus registers are ignored (the
  * core's default for device registers): the block does not move, so the
  * FADT khyve built stays true.
  */
@@ -22,6 +22,8 @@
 #define PIIX4_PMBA_RTE 0x01 /* "resource type: I/O" bit, reads as 1 */
 #define PIIX4_PMREGMISC 0x80
 #define PIIX4_PMIOSE 0x01
+#define PIIX4_DEVACTB 0x58
+#define PIIX4_DEVACTB_APMC_EN (1u << 25)
 
 static int piix4_pm_init(struct pci_devinst *pi, const struct cfg_node *node)
 {
@@ -30,6 +32,13 @@ static int piix4_pm_init(struct pci_devinst *pi, const struct cfg_node *node)
 		    PIIX4_PM_REVISION);
 	pci_set_cfg32(pi, PIIX4_PMBA, ACPI_PM1A_EVT_PORT | PIIX4_PMBA_RTE);
 	pci_set_cfg8(pi, PIIX4_PMREGMISC, PIIX4_PMIOSE);
+	/*
+	 * There is no SMM here. SeaBIOS installs an SMI handler through this
+	 * function unless APM-port SMIs are already on ("SMM init is already
+	 * done"), then waits on port 0xb3 for the handler to have run: with
+	 * nothing behind that port it would wait forever.
+	 */
+	pci_set_cfg32(pi, PIIX4_DEVACTB, PIIX4_DEVACTB_APMC_EN);
 	pci_set_cfg16(pi, PCIR_COMMAND, PCIM_CMD_PORTEN);
 	return 0;
 }
