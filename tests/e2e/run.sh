@@ -251,7 +251,7 @@ run_l1() {
 }
 
 # The testbed's L1 (QEMU/TCG) rarely hangs on its own, more often under load.
-# The scenarios a hang cut off run again in a fresh L1 (at most 8 L1 boots in
+# The scenarios a hang cut off run again in a fresh L1 (at most 12 L1 boots in
 # all); the scenario L1 stalled in fails once it has stalled two L1s, and a
 # scenario that fails on its own is never retried. An L1 that hangs before
 # its first scenario is simply booted again.
@@ -271,7 +271,7 @@ report() { echo "SCENARIO $1 $2"; echo "SCENARIO $1 $2" >>"$results"; }
 run_testbed() {
 	run_l1 $scenarios
 	boots=1
-	while [ -n "${missing# }" ] && [ -n "$l1_hung" ] && [ "${KT_L1_RETRY:-1}" = 1 ] && [ $boots -lt 8 ]; do
+	while [ -n "${missing# }" ] && [ -n "$l1_hung" ] && [ "${KT_L1_RETRY:-1}" = 1 ] && [ $boots -lt 12 ]; do
 		# The scenario L1 was running when it died: the first unreported one.
 		culprit=${missing# }
 		culprit=${culprit%% *}
