@@ -173,7 +173,13 @@ static int handle_shutdown(struct vcpu_thread *vt)
 	 * way on purpose too, but where it happened is what anyone debugging a
 	 * guest or firmware wants first: one line.
 	 */
-	if (vm_vcpu_get_regs(&vt->vcpu, &regs) == 0 && vm_vcpu_get_sregs(&vt->vcpu, &sregs) == 0)
+	if (vm_vcpu_get_regs(&vt->vcpu, &regs) < 0 || vm_vcpu_get_sregs(&vt->vcpu, &sregs) < 0)
+		fprintf(stderr, "khyve: vCPU %d: triple fault\n", vt->vcpu.id);
+	else if (sregs.cs.selector == 0xf000 && regs.rip == 0xfff0)
+		/* KVM on AMD reinitialises the vCPU at a shutdown: the fault's state is gone. */
+		fprintf(stderr, "khyve: vCPU %d: triple fault (state not kept by KVM)\n",
+			vt->vcpu.id);
+	else
 		fprintf(stderr, "khyve: vCPU %d: triple fault at %04x:%llx (cr0 %llx, efer %llx)\n",
 			vt->vcpu.id, sregs.cs.selector, (unsigned long long)regs.rip,
 			(unsigned long long)sregs.cr0, (unsigned long long)sregs.efer);
