@@ -51,7 +51,12 @@ done
 if [ $# -gt 0 ]; then
 	scenarios="$*"
 else
-	scenarios=$(ls "$E2E/scenarios" | sed -n 's/\.sh$//p' | LC_ALL=C sort | tr '\n' ' ')
+	# Firmware scenarios last. Once, in a full run, three Linux guests
+	# triple-faulted in an L1 that had run the SeaBIOS scenarios earlier
+	# (cause not understood: the nested emulation or khyve); and OVMF ones
+	# may crash L0 QEMU, costing the scenarios after them a fresh L1.
+	all=$(ls "$E2E/scenarios" | sed -n 's/\.sh$//p' | LC_ALL=C sort)
+	scenarios=$(printf '%s\n' "$all" | grep -v '^fw-' | tr '\n' ' ')$(printf '%s\n' "$all" | grep '^fw-' | tr '\n' ' ')
 fi
 for s in $scenarios; do
 	[ -f "$E2E/scenarios/$s.sh" ] || { echo "run.sh: no scenario $s" >&2; exit 2; }
