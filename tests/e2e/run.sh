@@ -307,11 +307,11 @@ run_chunk() {
 	done
 }
 
-# At most KT_L1_CHUNK (10) scenarios per L1. Late in long-lived L1s (8-15
-# minutes of nested emulation) L1 has hung and Linux guests that pass on
-# their own triple-faulted early in boot (memory-512M at 2.8 s, topology,
-# net-tap: four in two full runs on 2026-12-01, none in shorter runs); the
-# cause is not understood, khyve or the nested emulation.
+# At most KT_L1_CHUNK (10) scenarios per L1, so that an L1 that hangs (seen
+# after 8-15 minutes of nested emulation) takes few scenarios with it. Linux
+# guests that pass on their own have also triple-faulted early in boot
+# (memory-512M, topology, net-tap: five in three runs on 2026-12-01, once
+# two minutes into a fresh L1); the cause is not understood yet.
 run_testbed() {
 	set -- $scenarios
 	while [ $# -gt 0 ]; do
