@@ -329,21 +329,21 @@ mkdir -p "$(dirname "$OUT")"
 	grep '^BENCH info ' "$WORK/bench.log" | sed 's/^BENCH info /  /'
 	echo
 	[ "$BENCH_BOOT" = 1 ] &&
-		grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/table.awk"
+		grep '^BENCH ' "$WORK/bench.log" | awk -v runs="$BENCH_RUNS" -v configs="$BENCH_CONFIGS" -f "$BENCH/bench-stats.awk" -f "$BENCH/table.awk"
 	if [ "$BENCH_DISK" = 1 ]; then
 		echo
 		grep '^BENCH disk ' "$WORK/bench.log" |
-			awk -v runs="$BENCH_DISK_RUNS" -v configs="$BENCH_DISK_CONFIGS" -f "$BENCH/disk-table.awk"
+			awk -v runs="$BENCH_DISK_RUNS" -v configs="$BENCH_DISK_CONFIGS" -f "$BENCH/bench-stats.awk" -f "$BENCH/disk-table.awk"
 	fi
 	if [ "$BENCH_NET" = 1 ]; then
 		echo
 		grep '^BENCH net ' "$WORK/bench.log" |
-			awk -v runs="$BENCH_NET_RUNS" -v configs="$BENCH_NET_CONFIGS" -f "$BENCH/net-table.awk"
+			awk -v runs="$BENCH_NET_RUNS" -v configs="$BENCH_NET_CONFIGS" -f "$BENCH/bench-stats.awk" -f "$BENCH/net-table.awk"
 	fi
 	if [ "$BENCH_FW" = 1 ]; then
 		echo
 		grep '^BENCH fw ' "$WORK/bench.log" | awk -v runs="$BENCH_FW_RUNS" -v configs="$BENCH_FW_CONFIGS" \
-			-v ovmf="$BENCH_FW_OVMF" -f "$BENCH/fw-table.awk"
+			-v ovmf="$BENCH_FW_OVMF" -f "$BENCH/bench-stats.awk" -f "$BENCH/fw-table.awk"
 	fi
 	if [ $mode = testbed ]; then
 		echo

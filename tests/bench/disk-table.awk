@@ -2,30 +2,6 @@
 # tests/bench/l1-disk-bench.sh. Variables: runs (boots per configuration),
 # configs (the configurations, in table order).
 
-function kv(   i, p) {
-	delete f
-	for (i = 3; i <= NF; i++) {
-		p = index($i, "=")
-		if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1)
-	}
-}
-
-function isort(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-}
-
-function median(c, k,   i, n, a) {
-	n = nok[c]
-	if (n == 0) return ""
-	for (i = 1; i <= n; i++) a[i] = val[c, k, i]
-	isort(a, n)
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-
 function range(c, k,   i, lo, hi) {
 	if (!nok[c]) return "-"
 	lo = hi = val[c, k, 1]
@@ -37,8 +13,6 @@ function range(c, k,   i, lo, hi) {
 }
 
 function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
-function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
-
 BEGIN {
 	label["khyve"] = "khyve"
 	label["qemu-uring"] = "QEMU aio=io_uring"

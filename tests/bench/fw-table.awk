@@ -3,36 +3,8 @@
 # configs (the configurations run, in table order), ovmf (1: the OVMF
 # configurations were asked for; else they are listed as not measured).
 
-function kv(   i, p) {
-	delete f
-	for (i = 3; i <= NF; i++) {
-		p = index($i, "=")
-		if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1)
-	}
-}
-
-function isort(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-}
-
-# stat(cfg, key, what): median, min or max of the ok runs' values of key.
-function stat(c, k, what,   i, n, a) {
-	n = nok[c]
-	if (n == 0) return ""
-	for (i = 1; i <= n; i++) a[i] = val[c, k, i]
-	isort(a, n)
-	if (what == "min") return a[1]
-	if (what == "max") return a[n]
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-
 function fmt(x) { return x == "" ? "-" : sprintf("%.2f", x) }
 function range(c, k) { return nok[c] ? fmt(stat(c, k, "min")) "-" fmt(stat(c, k, "max")) : "-" }
-function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
 # The QEMU configuration with the same firmware.
 function ref(c) { sub(/^khyve-/, "qemu-", c); return c }
 

@@ -2,37 +2,8 @@
 # tests/bench/l1-boot-bench.sh. Variables: runs (boots per configuration),
 # configs (the configurations, in table order).
 
-function kv(   i, p) {
-	delete f
-	for (i = 3; i <= NF; i++) {
-		p = index($i, "=")
-		if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1)
-	}
-}
-
-# Sorts a[1..n] in place (n is small; numbers, not strings).
-function isort(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) {
-		t = a[i]
-		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-}
-
-# stat(cfg, key, what): median, min or max of the ok runs' values of key.
-function stat(c, k, what,   i, n, a) {
-	n = nok[c]
-	if (n == 0) return ""
-	for (i = 1; i <= n; i++) a[i] = val[c, k, i]
-	isort(a, n)
-	if (what == "min") return a[1]
-	if (what == "max") return a[n]
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-
 function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
 function range(c, k) { return nok[c] ? fmt(stat(c, k, "min"), 2) "-" fmt(stat(c, k, "max"), 2) : "-" }
-function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
 
 BEGIN {
 	label["khyve-pvh"] = "khyve PVH"
