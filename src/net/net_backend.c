@@ -195,6 +195,11 @@ bool netbe_has_vnet_hdr(const struct net_backend *be)
 	return be->ops->vnet_hdr;
 }
 
+int netbe_kernel_fd(const struct net_backend *be)
+{
+	return be->ops->kernel_fd ? be->ops->kernel_fd(be) : -1;
+}
+
 int netbe_set_offloads(struct net_backend *be, unsigned offloads)
 {
 	return be->ops->set_offloads(be, offloads);

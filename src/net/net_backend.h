@@ -59,6 +59,12 @@ void netbe_close(struct net_backend *be);
 
 /* Frames carry a NETBE_VNET_HDR_LEN-byte virtio_net_hdr_v1 in front (tap). */
 bool netbe_has_vnet_hdr(const struct net_backend *be);
+/*
+ * The tap file descriptor, for an in-kernel data path (vhost-net); -1 for
+ * backends the kernel cannot drive (slirp, null). While the kernel drives
+ * it, the device keeps receive notifications off and sends nothing.
+ */
+int netbe_kernel_fd(const struct net_backend *be);
 /* NETBE_OFFLOAD_* the guest accepts; 0 or -1 (then the device offers none). */
 int netbe_set_offloads(struct net_backend *be, unsigned offloads);
 

@@ -39,6 +39,8 @@ struct netbe_ops {
 	ssize_t (*recv)(struct net_backend *be, void *buf, size_t len);
 	void (*rx_enable)(struct net_backend *be, bool on);
 	int (*set_offloads)(struct net_backend *be, unsigned offloads);
+	/* The tap file descriptor for vhost-net (optional: -1 without). */
+	int (*kernel_fd)(const struct net_backend *be);
 };
 
 extern const struct netbe_ops netbe_tap_ops;

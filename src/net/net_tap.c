@@ -246,6 +246,11 @@ static int tap_set_offloads(struct net_backend *be, unsigned offloads)
 	return ioctl(to_tap(be)->fd, TUNSETOFFLOAD, f) < 0 ? -1 : 0;
 }
 
+static int tap_kernel_fd(const struct net_backend *be)
+{
+	return ((const struct tap_be *)be)->fd;
+}
+
 const struct netbe_ops netbe_tap_ops = {
 	.type = "tap",
 	.vnet_hdr = true,
@@ -255,4 +260,5 @@ const struct netbe_ops netbe_tap_ops = {
 	.recv = tap_recv,
 	.rx_enable = tap_rx_enable,
 	.set_offloads = tap_set_offloads,
+	.kernel_fd = tap_kernel_fd,
 };

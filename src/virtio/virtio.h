@@ -79,6 +79,7 @@ struct virtio_queue {
 	struct mevent *kick_ev;
 	struct virtio_softc *vs;
 	int index;
+	bool in_kernel;            /* kicks go to an in-kernel backend (vhost) */
 };
 
 struct virtio_softc {
@@ -129,6 +130,16 @@ struct virtqueue *virtio_vq(struct virtio_softc *vs, int q);
 
 /* After vq_push()es on queue q: publish and interrupt if the driver wants it. */
 void virtio_queue_done(struct virtio_softc *vs, int q);
+/*
+ * An in-kernel backend (vhost) takes queue q's kicks (on) or gives them back
+ * (off). While on, khyve never reads the queue's kick eventfd, which the
+ * backend is given (virtio_queue_kick_fd), and notify() is not called for q.
+ */
+void virtio_queue_set_in_kernel(struct virtio_softc *vs, int q, bool on);
+int virtio_queue_kick_fd(const struct virtio_softc *vs, int q);
+/* Interrupt for queue q now: an in-kernel backend has already applied the
+ * driver's interrupt suppression before signalling. */
+void virtio_queue_interrupt(struct virtio_softc *vs, int q);
 /* A malformed ring or request: DEVICE_NEEDS_RESET + config interrupt; stops the device. */
 void virtio_needs_reset(struct virtio_softc *vs);
 /* The device config changed (capacity...): bump the generation, interrupt. */

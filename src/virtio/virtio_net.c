@@ -13,14 +13,25 @@
  * a reserve so a frame is never read before there is room for it. When the
  * guest has no buffers, the backend's notifications are switched off until
  * the guest kicks the receive queue: no busy polling.
+ *
+ * vhost-net: with a tap, and /dev/vhost-net usable, the kernel moves frames
+ * on queues 0 and 1 once the driver is ready (vhost=off: never; vhost=on:
+ * required, an error if impossible). khyve still owns the device: features,
+ * config space, the control queue, and interrupts (the kernel signals an
+ * eventfd per queue; khyve raises the queue's MSI-X vector or INTx).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "core/config.h"
+#include "core/mevent.h"
 #include "net/net_backend.h"
+#include "net/vhost_net.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
 
@@ -78,6 +89,14 @@ struct rx_buffer {
 	struct iovec iov[NET_RESERVE_IOV];
 };
 
+/* A queue the kernel drives: where it signals used buffers. */
+struct vhost_queue {
+	struct net_softc *sc;
+	int index;
+	int call_fd;
+	struct mevent *call_ev;
+};
+
 struct net_softc {
 	struct virtio_softc vs;
 	struct net_backend *be;
@@ -91,6 +110,10 @@ struct net_softc {
 	unsigned res_head, res_count;
 	uint64_t res_capacity;       /* bytes in the reserve */
 	uint8_t *frame;              /* bounce buffer, NET_HDR_LEN + NETBE_MAX_FRAME */
+	/* In-kernel data path (NULL: khyve moves every frame). */
+	struct vhost_net *vhost;
+	bool vhost_running;          /* queues 0 and 1 are the kernel's now */
+	struct vhost_queue vhq[VHOST_NET_NQUEUES];
 };
 
 /* ---- Receive ------------------------------------------------------------ */
@@ -385,6 +408,119 @@ static void ctrl_process(struct net_softc *sc)
 	virtio_queue_done(&sc->vs, NET_CTRLQ);
 }
 
+/* ---- In-kernel data path (vhost-net) ------------------------------------------ */
+
+static void on_vhost_call(int fd, enum ev_type type, void *arg)
+{
+	struct vhost_queue *q = arg;
+	struct net_softc *sc = q->sc;
+	eventfd_t n;
+
+	(void)eventfd_read(fd, &n);
+	virtio_lock(&sc->vs);
+	if (sc->vhost_running && virtio_driver_ok(&sc->vs))
+		virtio_queue_interrupt(&sc->vs, q->index);
+	virtio_unlock(&sc->vs);
+}
+
+/* The ring of queue q as the kernel needs it; false if it is not usable. */
+static bool vhost_ring(struct net_softc *sc, int q, struct vhost_net_ring *r)
+{
+	struct virtqueue *vq = virtio_vq(&sc->vs, q);
+
+	if (!vq_enabled(vq) || vq_broken(vq))
+		return false;
+	*r = (struct vhost_net_ring){
+		.num = vq->size,
+		.desc_gpa = vq->desc_gpa,
+		.avail_gpa = vq->avail_gpa,
+		.used_gpa = vq->used_gpa,
+		.last_avail = vq_next_avail(vq),
+		.kick_fd = virtio_queue_kick_fd(&sc->vs, q),
+		.call_fd = sc->vhq[q].call_fd,
+	};
+	return true;
+}
+
+static void vhost_release(struct net_softc *sc)
+{
+	vhost_net_stop(sc->vhost);
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
+		virtio_queue_set_in_kernel(&sc->vs, q, false);
+	sc->vhost_running = false;
+}
+
+/*
+ * Driver ready: give queues 0 and 1 to the kernel. False (khyve keeps them)
+ * if a queue is not set up, or the kernel refuses.
+ */
+static bool vhost_start(struct net_softc *sc)
+{
+	struct vhost_net_ring rings[VHOST_NET_NQUEUES];
+
+	if (sc->vhost_running)
+		return true;
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
+		if (!vhost_ring(sc, q, &rings[q]))
+			return false;
+	/* From now on kicks are the kernel's: khyve must not consume them. */
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
+		virtio_queue_set_in_kernel(&sc->vs, q, true);
+	sc->vhost_running = true;
+	if (vhost_net_start(sc->vhost, sc->vs.pi->ctx, sc->vs.negotiated, rings,
+			    netbe_kernel_fd(sc->be)) == 0)
+		return true;
+	fprintf(stderr, "khyve: %s: vhost-net: cannot start the queues (%s); khyve moves the "
+		"frames itself\n", sc->vs.pi->ident, strerror(errno));
+	vhost_release(sc);
+	return false;
+}
+
+/*
+ * vhost= of the NIC: absent, use /dev/vhost-net when there is one; on,
+ * required; off, never. Returns -1 (after one error line) only when required
+ * and impossible.
+ */
+static int vhost_open(struct net_softc *sc, const struct cfg_node *node, const char *ident)
+{
+	const char *v = get_config_value_node(node, "vhost");
+	bool want = true;
+
+	if (v != NULL && config_parse_bool(v, &want) < 0) {
+		fprintf(stderr, "khyve: %s: vhost=%s: say on or off\n", ident, v);
+		return -1;
+	}
+	if (!want)
+		return 0;
+	if (netbe_kernel_fd(sc->be) < 0) {
+		if (v == NULL)
+			return 0;
+		fprintf(stderr, "khyve: %s: vhost=on needs a tap backend\n", ident);
+		return -1;
+	}
+	sc->vhost = vhost_net_open();
+	if (sc->vhost == NULL) {
+		if (v == NULL)
+			return 0;
+		fprintf(stderr, "khyve: %s: vhost=on: /dev/vhost-net: %s%s\n", ident,
+			strerror(errno), errno == ENOENT ? " (modprobe vhost_net)" : "");
+		return -1;
+	}
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++) {
+		struct vhost_queue *vq = &sc->vhq[q];
+
+		vq->sc = sc;
+		vq->index = q;
+		vq->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (vq->call_fd < 0 ||
+		    (vq->call_ev = mevent_add(vq->call_fd, EVF_READ, on_vhost_call, vq)) == NULL) {
+			fprintf(stderr, "khyve: %s: vhost-net: %s\n", ident, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- Device ----------------------------------------------------------------- */
 
 static void net_notify(struct virtio_softc *vs, int q)
@@ -420,6 +556,8 @@ static void net_driver_ok(struct virtio_softc *vs)
 
 	if (sc->vnet_hdr)
 		(void)netbe_set_offloads(sc->be, guest_offloads(vs));
+	if (sc->vhost != NULL && vhost_start(sc))
+		return;
 	rx_backend(sc, true);
 }
 
@@ -427,6 +565,8 @@ static bool net_reset(struct virtio_softc *vs)
 {
 	struct net_softc *sc = (struct net_softc *)vs;
 
+	if (sc->vhost_running)
+		vhost_release(sc);
 	rx_backend(sc, false);
 	/* MAC_ADDR_SET lasts until reset: the next driver (kexec...) finds the NIC's own. */
 	memcpy(sc->cfg.mac, sc->mac, sizeof(sc->mac));
@@ -493,6 +633,8 @@ static int net_init(struct pci_devinst *pi, const struct cfg_node *node)
 	if (sc->be == NULL)
 		return -1;
 	sc->vnet_hdr = netbe_has_vnet_hdr(sc->be);
+	if (vhost_open(sc, node, pi->ident) < 0)
+		return -1;
 	sc->ops = (struct virtio_devops){
 		.name = "virtio-net",
 		.device_id = VIRTIO_ID_NET,

@@ -109,6 +109,29 @@ void virtio_queue_done(struct virtio_softc *vs, int q)
 		raise_interrupt(vs, vq->msix_vector, ISR_QUEUE);
 }
 
+void virtio_queue_interrupt(struct virtio_softc *vs, int q)
+{
+	raise_interrupt(vs, vs->queues[q].msix_vector, ISR_QUEUE);
+}
+
+void virtio_queue_set_in_kernel(struct virtio_softc *vs, int q, bool on)
+{
+	struct virtio_queue *vq = &vs->queues[q];
+
+	if (vq->in_kernel == on)
+		return;
+	vq->in_kernel = on;
+	if (on)
+		(void)mevent_disable(vq->kick_ev);
+	else
+		(void)mevent_enable(vq->kick_ev);
+}
+
+int virtio_queue_kick_fd(const struct virtio_softc *vs, int q)
+{
+	return vs->queues[q].kick_fd;
+}
+
 void virtio_config_changed(struct virtio_softc *vs)
 {
 	vs->config_generation++;
@@ -536,8 +559,13 @@ static void on_kick(int fd, enum ev_type type, void *arg)
 	struct virtio_softc *vs = q->vs;
 	eventfd_t n;
 
-	(void)eventfd_read(fd, &n);
 	virtio_lock(vs);
+	/* An in-kernel backend took the queue while this event was on its way. */
+	if (q->in_kernel) {
+		virtio_unlock(vs);
+		return;
+	}
+	(void)eventfd_read(fd, &n);
 	if (virtio_driver_ok(vs) && vq_enabled(&q->vq) && !vq_broken(&q->vq))
 		vs->ops->notify(vs, q->index);
 	virtio_unlock(vs);

@@ -162,6 +162,11 @@ bool vq_broken(const struct virtqueue *vq)
 	return vq->broken;
 }
 
+uint16_t vq_next_avail(const struct virtqueue *vq)
+{
+	return vq->last_avail;
+}
+
 bool vq_has_work(struct virtqueue *vq)
 {
 	if (!vq->enabled || vq->broken)

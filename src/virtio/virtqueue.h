@@ -61,6 +61,8 @@ int vq_enable(struct virtqueue *vq);
 void vq_reset(struct virtqueue *vq);
 bool vq_enabled(const struct virtqueue *vq);
 bool vq_broken(const struct virtqueue *vq);
+/* The next avail entry vq_pop() would take (where an in-kernel backend starts). */
+uint16_t vq_next_avail(const struct virtqueue *vq);
 
 /* True if the driver has made chains available that vq_pop() has not taken. */
 bool vq_has_work(struct virtqueue *vq);

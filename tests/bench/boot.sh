@@ -38,7 +38,7 @@
 # configuration, 3), BENCH_DISK_CONFIGS (subset of khyve qemu-uring
 # qemu-threads), BENCH_FIO_RUNTIME (seconds per fio job, 5), BENCH_NET=0 (no
 # network section), BENCH_NET_RUNS (boots per network configuration, 3),
-# BENCH_NET_CONFIGS (subset of khyve-tap qemu-tap qemu-vhost khyve-slirp
+# BENCH_NET_CONFIGS (subset of khyve-tap khyve-vhost qemu-tap qemu-vhost khyve-slirp
 # qemu-user), BENCH_IPERF_TIME (seconds per iperf3 test, 5), BENCH_FW=0 (no
 # firmware section), BENCH_FW_RUNS (boots per firmware configuration, 3),
 # BENCH_FW_CONFIGS (subset of khyve-seabios qemu-seabios khyve-ovmf
@@ -73,7 +73,7 @@ export BENCH_FIO_RUNTIME=${BENCH_FIO_RUNTIME:-5}
 export BENCH_BOOT=${BENCH_BOOT:-1}
 export BENCH_NET=${BENCH_NET:-1}
 export BENCH_NET_RUNS=${BENCH_NET_RUNS:-3}
-export BENCH_NET_CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap qemu-tap qemu-vhost khyve-slirp qemu-user}
+export BENCH_NET_CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap khyve-vhost qemu-tap qemu-vhost khyve-slirp qemu-user}
 export BENCH_IPERF_TIME=${BENCH_IPERF_TIME:-5}
 export BENCH_FW=${BENCH_FW:-1}
 export BENCH_FW_RUNS=${BENCH_FW_RUNS:-3}

@@ -6,7 +6,9 @@
 #
 # iperf3 between the test guest (booted with iperf3 in its initramfs, 1
 # vCPU, 256 MiB) and an iperf3 server on this host, under each configuration:
-#   khyve-tap     -s 3,virtio-net,TAP          (khyve's userspace virtio-net)
+#   khyve-tap     -s 3,virtio-net,TAP,vhost=off  (khyve's userspace virtio-net)
+#   khyve-vhost   -s 3,virtio-net,TAP,vhost=on   (khyve with vhost-net; only
+#                                               if /dev/vhost-net exists)
 #   qemu-tap      -netdev tap,...,vhost=off    (QEMU's userspace virtio-net)
 #   qemu-vhost    -netdev tap,...,vhost=on     (in-kernel vhost-net; only if
 #                                               /dev/vhost-net exists)
@@ -42,7 +44,7 @@ fi
 # Our timeouts are absolute: TIMEOUT_SCALE only sized L1's backstop.
 TIMEOUT_SCALE=1
 RUNS=${BENCH_NET_RUNS:-3}
-CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap qemu-tap qemu-vhost khyve-slirp qemu-user}
+CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap khyve-vhost qemu-tap qemu-vhost khyve-slirp qemu-user}
 T=${BENCH_IPERF_TIME:-5}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
 if [ -n "${GUEST_INITRD_NET:-}" ]; then
@@ -79,9 +81,12 @@ vmm_argv() { # CFG
 	esac
 	_cmd="$GUEST_CONSOLE kt.action=script kt.script=\"$(guest_script $_addr $_srv)\""
 	case $1 in
-	khyve-tap | khyve-slirp)
-		_be=$tap
-		[ "$1" = khyve-slirp ] && _be=slirp
+	khyve-tap | khyve-vhost | khyve-slirp)
+		case $1 in
+		khyve-tap) _be=$tap,vhost=off ;;
+		khyve-vhost) _be=$tap,vhost=on ;;
+		khyve-slirp) _be=slirp ;;
+		esac
 		_kt_argv_q "$KHYVE" -m 256M -c 1 -s 0,hostbridge -s 31,lpc -s 3,virtio-net,"$_be" \
 			-l com1,stdio -o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
 			-o "boot.cmdline=$_cmd" "bench-net-$$-$_n"
@@ -104,7 +109,7 @@ vmm_argv() { # CFG
 
 one_run() { # CFG I
 	_n=$2
-	if [ "$1" = qemu-vhost ] && [ $have_vhost = 0 ]; then
+	if { [ "$1" = qemu-vhost ] || [ "$1" = khyve-vhost ]; } && [ $have_vhost = 0 ]; then
 		bench "net cfg=$1 i=$2 status=skipped"
 		return
 	fi

@@ -19,10 +19,9 @@ BEGIN {
 	label["qemu-vhost"] = "QEMU tap, vhost=on"
 	label["khyve-slirp"] = "khyve slirp"
 	label["qemu-user"] = "QEMU -netdev user"
-	# Which QEMU configuration each khyve one is compared with.
-	peer["qemu-tap"] = "khyve-tap"
-	peer["qemu-vhost"] = "khyve-tap"
-	peer["qemu-user"] = "khyve-slirp"
+	label["khyve-vhost"] = "khyve tap, vhost=on"
+	# The comparisons: khyve configuration, QEMU configuration.
+	np = split("khyve-tap:qemu-tap khyve-vhost:qemu-tap khyve-vhost:qemu-vhost khyve-slirp:qemu-user", pair, " ")
 	nc = split(configs, cfg, " ")
 	nk = split("tx rx rtt", key, " ")
 }
@@ -46,27 +45,27 @@ $2 == "net" {
 END {
 	for (i = 1; i <= nc; i++)
 		for (j = 1; j <= nk; j++) M[cfg[i], key[j]] = median(cfg[i], key[j])
-	printf "%-32s %14s %14s %12s\n", "network, iperf3 (median of " runs ")", "guest->host", "host->guest", "ping rtt"
-	printf "%-32s %14s %14s %12s\n", "", "Mbit/s", "Mbit/s", "ms"
+	printf "%-44s %14s %14s %12s\n", "network, iperf3 (median of " runs ")", "guest->host", "host->guest", "ping rtt"
+	printf "%-44s %14s %14s %12s\n", "", "Mbit/s", "Mbit/s", "ms"
 	for (i = 1; i <= nc; i++) {
 		c = cfg[i]
 		l = label[c]
-		if (skipped[c]) { printf "%-32s %14s\n", l, "(no /dev/vhost-net: not run)"; continue }
+		if (skipped[c]) { printf "%-44s %14s\n", l, "(no /dev/vhost-net: not run)"; continue }
 		if (nok[c] != runs) l = l " (" (nok[c] + 0) " ok)"
-		printf "%-32s %14s %14s %12s\n", l, fmt(M[c, "tx"], 0), fmt(M[c, "rx"], 0), fmt(M[c, "rtt"], 3)
+		printf "%-44s %14s %14s %12s\n", l, fmt(M[c, "tx"], 0), fmt(M[c, "rx"], 0), fmt(M[c, "rtt"], 3)
 	}
-	for (i = 1; i <= nc; i++) {
-		c = cfg[i]
-		if (!(c in peer) || skipped[c]) continue
-		k = peer[c]
-		printf "%-32s %14s %14s %12s\n", label[k] " / " label[c], ratio(M[k, "tx"], M[c, "tx"]),
+	for (i = 1; i <= np; i++) {
+		split(pair[i], kc, ":")
+		k = kc[1]; c = kc[2]
+		if (!(k in nrep) || !(c in nrep) || skipped[k] || skipped[c]) continue
+		printf "%-44s %14s %14s %12s\n", label[k] " / " label[c], ratio(M[k, "tx"], M[c, "tx"]),
 			ratio(M[k, "rx"], M[c, "rx"]), ratio(M[k, "rtt"], M[c, "rtt"])
 	}
-	printf "\n%-32s %14s %14s %12s\n", "min-max", "guest->host", "host->guest", "ping rtt"
+	printf "\n%-44s %14s %14s %12s\n", "min-max", "guest->host", "host->guest", "ping rtt"
 	for (i = 1; i <= nc; i++) {
 		c = cfg[i]
 		if (skipped[c]) continue
-		printf "%-32s %14s %14s %12s\n", label[c], range(c, "tx", 0), range(c, "rx", 0), range(c, "rtt", 3)
+		printf "%-44s %14s %14s %12s\n", label[c], range(c, "tx", 0), range(c, "rx", 0), range(c, "rtt", 3)
 	}
 	print ""
 	print "iperf3 TCP in the guest (1 vCPU, 256 MiB, virtio-net) against a server on the VMM's"

@@ -646,6 +646,15 @@ static void test_init_bad_backend(void **state)
 	free(err);
 }
 
+/* vhost=: on or off; on needs a backend the kernel can drive (a tap). */
+static void test_init_bad_vhost(void **state)
+{
+	expect_init_error("pci.0.3.0.vhost", "maybe",
+			  "khyve: pci 0:3:0 virtio-net: vhost=maybe: say on or off\n");
+	expect_init_error("pci.0.3.0.vhost", "on",
+			  "khyve: pci 0:3:0 virtio-net: vhost=on needs a tap backend\n");
+}
+
 /* ---- Features and config space ------------------------------------------------------------ */
 
 static void test_features(void **state)
@@ -1249,6 +1258,7 @@ int main(void)
 		cmocka_unit_test(test_init_bad_mac),
 		cmocka_unit_test(test_init_bad_mtu),
 		cmocka_unit_test(test_init_bad_backend),
+		cmocka_unit_test(test_init_bad_vhost),
 	};
 	const struct CMUnitTest tests[] = {
 		T(test_features),
