@@ -91,6 +91,7 @@ struct vmctx *vm_open(char *err, size_t errlen)
 		return NULL;
 	}
 	ctx->kvm_fd = kvm_fd;
+	pthread_mutex_init(&ctx->route_lock, NULL);
 	ctx->vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	if (ctx->vm_fd < 0) {
 		snprintf(err, errlen, "cannot create a KVM virtual machine: %s", strerror(errno));

@@ -7,6 +7,7 @@
 #define KHYVE_VMMAPI_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,9 @@
 #define KVM_PRIVATE_SIZE 0x4000ull
 #define VM_HIGHMEM_BASE 0x100000000ull /* 4 GiB */
 
+#define VM_MSI_GSI_BASE 24    /* after the IOAPIC's pins */
+#define VM_MAX_MSI_ROUTES 64
+
 struct vmctx {
 	int kvm_fd;
 	int vm_fd;
@@ -31,6 +35,13 @@ struct vmctx {
 	uint64_t lowmem;       /* bytes of RAM at GPA 0 */
 	uint64_t highmem;      /* bytes of RAM at GPA 4 GiB */
 	int nslots;
+	/* MSI routes for irqfds (vm_msi_route_*): GSI VM_MSI_GSI_BASE + index. */
+	pthread_mutex_t route_lock;
+	struct {
+		bool used;
+		uint64_t addr;
+		uint32_t data;
+	} msi_route[VM_MAX_MSI_ROUTES];
 };
 
 struct vcpu {
@@ -70,6 +81,15 @@ int vm_signal_msi(struct vmctx *ctx, uint64_t addr, uint32_t data);
 int vm_ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio, int fd,
 		 bool deassign);
 int vm_irqfd(struct vmctx *ctx, uint32_t gsi, int fd, bool deassign);
+/*
+ * MSI routes, so that an eventfd signalled by the kernel (vhost) interrupts
+ * the guest through an irqfd without waking khyve. The first route replaces
+ * KVM's default routing with an identical table plus the MSI routes (KVM
+ * takes only whole tables). Thread-safe. add returns the GSI or -1 (errno).
+ */
+int vm_msi_route_add(struct vmctx *ctx, uint64_t addr, uint32_t data);
+int vm_msi_route_set(struct vmctx *ctx, int gsi, uint64_t addr, uint32_t data);
+void vm_msi_route_del(struct vmctx *ctx, int gsi);
 int vm_check_extension(struct vmctx *ctx, long cap);
 int vm_enable_cap(struct vmctx *ctx, uint32_t cap, uint64_t arg0);
 /* Include guest RAM in core dumps again (bhyve -C). */

@@ -95,6 +95,12 @@ struct pci_devemu {
 			 uint64_t val);
 	/* A BAR started or stopped decoding at addr (optional; ioeventfds move). */
 	void (*bar_mapped)(struct pci_devinst *pi, int bar, bool mapped, uint64_t addr);
+	/*
+	 * The guest changed the MSI-X table or its enable/mask bits (optional;
+	 * vCPU thread, no PCI lock held): interrupts bypassing
+	 * pci_generate_msix (irqfds) must follow.
+	 */
+	void (*msix_changed)(struct pci_devinst *pi);
 };
 
 #define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
@@ -203,6 +209,13 @@ void pci_add_intx(struct pci_devinst *pi);
 
 bool pci_msi_enabled(const struct pci_devinst *pi);
 bool pci_msix_enabled(const struct pci_devinst *pi);
+/*
+ * Where vector v's message goes, for delivery that bypasses
+ * pci_generate_msix (an irqfd): false while MSI-X is off, the function or
+ * the vector masked, or v out of range -- then use pci_generate_msix, which
+ * keeps the PBA.
+ */
+bool pci_msix_route(struct pci_devinst *pi, unsigned v, uint64_t *addr, uint32_t *data);
 /* Raise vector v (ignored if that kind of interrupt is off or v is out of range). */
 void pci_generate_msi(struct pci_devinst *pi, unsigned v);
 void pci_generate_msix(struct pci_devinst *pi, unsigned v);

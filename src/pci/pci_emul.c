@@ -249,6 +249,28 @@ static void msix_fire_locked(struct pci_devinst *pi, unsigned v)
 	(void)msi_sender(pi->ctx, pi->msix.table[v].addr, pi->msix.table[v].data);
 }
 
+bool pci_msix_route(struct pci_devinst *pi, unsigned v, uint64_t *addr, uint32_t *data)
+{
+	bool ok;
+
+	if (!pci_msix_enabled(pi) || v >= pi->msix.nvec)
+		return false;
+	pthread_mutex_lock(&pi->msix.lock);
+	ok = pi->msix.enabled && !msix_vector_masked(pi, v);
+	if (ok) {
+		*addr = pi->msix.table[v].addr;
+		*data = pi->msix.table[v].data;
+	}
+	pthread_mutex_unlock(&pi->msix.lock);
+	return ok;
+}
+
+static void msix_notify(struct pci_devinst *pi)
+{
+	if (pi->emu->msix_changed)
+		pi->emu->msix_changed(pi);
+}
+
 void pci_generate_msix(struct pci_devinst *pi, unsigned v)
 {
 	if (!pci_msix_enabled(pi) || v >= pi->msix.nvec)
@@ -362,6 +384,7 @@ static void msix_write(struct pci_devinst *pi, uint64_t off, int bytes, uint64_t
 	e->vector_control &= MSIX_VC_MASKED;
 	msix_deliver_pending_locked(pi);
 	pthread_mutex_unlock(&pi->msix.lock);
+	msix_notify(pi);
 }
 
 /* ---- BAR access and placement ------------------------------------------ */
@@ -629,6 +652,7 @@ static bool msix_cap_write(struct pci_devinst *pi, unsigned off, int bytes, uint
 	if (pi->msix.enabled)
 		msix_deliver_pending_locked(pi);
 	pthread_mutex_unlock(&pi->msix.lock);
+	msix_notify(pi);
 	return true;
 }
 

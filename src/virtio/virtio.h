@@ -70,6 +70,12 @@ struct virtio_devops {
 	void (*cfg_write)(struct virtio_softc *vs, unsigned off, int bytes, uint32_t val);
 	/* The driver set DRIVER_OK (optional, vs->lock held). */
 	void (*driver_ok)(struct virtio_softc *vs);
+	/*
+	 * Where queue interrupts go may have changed: MSI-X table, masks,
+	 * enable, or a queue's vector (optional, vs->lock held). For devices
+	 * whose interrupts bypass khyve (irqfd), see virtio_queue_msi().
+	 */
+	void (*interrupts_changed)(struct virtio_softc *vs);
 };
 
 struct virtio_queue {
@@ -117,10 +123,11 @@ void virtio_barwrite(struct pci_devinst *pi, int bar, uint64_t off, int bytes, u
 void virtio_bar_mapped(struct pci_devinst *pi, int bar, bool mapped, uint64_t addr);
 int virtio_cfgread(struct pci_devinst *pi, unsigned off, int bytes, uint32_t *val);
 int virtio_cfgwrite(struct pci_devinst *pi, unsigned off, int bytes, uint32_t val);
+void virtio_msix_changed(struct pci_devinst *pi);
 #define VIRTIO_PCI_HOOKS                                                        \
 	.cfgread = virtio_cfgread, .cfgwrite = virtio_cfgwrite,                 \
 	.barread = virtio_barread, .barwrite = virtio_barwrite,                 \
-	.bar_mapped = virtio_bar_mapped
+	.bar_mapped = virtio_bar_mapped, .msix_changed = virtio_msix_changed
 
 void virtio_lock(struct virtio_softc *vs);
 void virtio_unlock(struct virtio_softc *vs);
@@ -140,6 +147,12 @@ int virtio_queue_kick_fd(const struct virtio_softc *vs, int q);
 /* Interrupt for queue q now: an in-kernel backend has already applied the
  * driver's interrupt suppression before signalling. */
 void virtio_queue_interrupt(struct virtio_softc *vs, int q);
+/*
+ * The MSI message of queue q's vector when it may be sent directly (MSI-X on,
+ * vector assigned and unmasked); false otherwise, and then interrupts must go
+ * through virtio_queue_interrupt(), which handles INTx and masking.
+ */
+bool virtio_queue_msi(struct virtio_softc *vs, int q, uint64_t *addr, uint32_t *data);
 /* A malformed ring or request: DEVICE_NEEDS_RESET + config interrupt; stops the device. */
 void virtio_needs_reset(struct virtio_softc *vs);
 /* The device config changed (capacity...): bump the generation, interrupt. */

@@ -17,8 +17,10 @@
  * vhost-net: with a tap, and /dev/vhost-net usable, the kernel moves frames
  * on queues 0 and 1 once the driver is ready (vhost=off: never; vhost=on:
  * required, an error if impossible). khyve still owns the device: features,
- * config space, the control queue, and interrupts (the kernel signals an
- * eventfd per queue; khyve raises the queue's MSI-X vector or INTx).
+ * config space, the control queue, and interrupts: the kernel signals an
+ * eventfd per queue, which KVM turns into the queue's MSI-X message (irqfd)
+ * while that vector is unmasked, and khyve reads otherwise (INTx, masked
+ * vectors: the transport keeps the pending bits).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 
 #include "core/config.h"
 #include "core/mevent.h"
+#include "lib/vmmapi.h"
 #include "net/net_backend.h"
 #include "net/vhost_net.h"
 #include "pci/pci.h"
@@ -89,12 +92,19 @@ struct rx_buffer {
 	struct iovec iov[NET_RESERVE_IOV];
 };
 
-/* A queue the kernel drives: where it signals used buffers. */
+/*
+ * A queue the kernel drives: where it signals used buffers. While the queue's
+ * MSI-X vector is unmasked, call_fd is an irqfd on an MSI route (gsi) and the
+ * guest is interrupted without khyve; otherwise khyve reads call_fd and
+ * interrupts through the transport (INTx, masking, pending bits).
+ */
 struct vhost_queue {
 	struct net_softc *sc;
 	int index;
 	int call_fd;
 	struct mevent *call_ev;
+	int gsi;                     /* MSI route, -1 before the first */
+	bool irqfd;                  /* call_fd is bound to gsi */
 };
 
 struct net_softc {
@@ -423,6 +433,45 @@ static void on_vhost_call(int fd, enum ev_type type, void *arg)
 	virtio_unlock(&sc->vs);
 }
 
+/* Send queue q's interrupts straight from the kernel (irqfd) when possible. */
+static void vhost_route_interrupt(struct net_softc *sc, int q)
+{
+	struct vhost_queue *vq = &sc->vhq[q];
+	struct vmctx *ctx = sc->vs.pi->ctx;
+	uint64_t addr;
+	uint32_t data;
+	bool direct = sc->vhost_running && virtio_queue_msi(&sc->vs, q, &addr, &data);
+
+	if (direct) {
+		if (vq->gsi < 0)
+			vq->gsi = vm_msi_route_add(ctx, addr, data);
+		else if (vm_msi_route_set(ctx, vq->gsi, addr, data) < 0)
+			direct = false;
+		direct = direct && vq->gsi >= 0;
+	}
+	if (direct && !vq->irqfd) {
+		(void)mevent_disable(vq->call_ev);
+		vq->irqfd = vm_irqfd(ctx, (uint32_t)vq->gsi, vq->call_fd, false) == 0;
+		if (!vq->irqfd)
+			(void)mevent_enable(vq->call_ev);
+	} else if (!direct && vq->irqfd) {
+		(void)vm_irqfd(ctx, (uint32_t)vq->gsi, vq->call_fd, true);
+		vq->irqfd = false;
+		/* Level-triggered: a signal that raced the switch is read now. */
+		(void)mevent_enable(vq->call_ev);
+	}
+}
+
+static void net_interrupts_changed(struct virtio_softc *vs)
+{
+	struct net_softc *sc = (struct net_softc *)vs;
+
+	if (sc->vhost == NULL)
+		return;
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
+		vhost_route_interrupt(sc, q);
+}
+
 /* The ring of queue q as the kernel needs it; false if it is not usable. */
 static bool vhost_ring(struct net_softc *sc, int q, struct vhost_net_ring *r)
 {
@@ -445,9 +494,11 @@ static bool vhost_ring(struct net_softc *sc, int q, struct vhost_net_ring *r)
 static void vhost_release(struct net_softc *sc)
 {
 	vhost_net_stop(sc->vhost);
-	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
-		virtio_queue_set_in_kernel(&sc->vs, q, false);
 	sc->vhost_running = false;
+	for (int q = 0; q < VHOST_NET_NQUEUES; q++) {
+		virtio_queue_set_in_kernel(&sc->vs, q, false);
+		vhost_route_interrupt(sc, q);
+	}
 }
 
 /*
@@ -468,8 +519,10 @@ static bool vhost_start(struct net_softc *sc)
 		virtio_queue_set_in_kernel(&sc->vs, q, true);
 	sc->vhost_running = true;
 	if (vhost_net_start(sc->vhost, sc->vs.pi->ctx, sc->vs.negotiated, rings,
-			    netbe_kernel_fd(sc->be)) == 0)
+			    netbe_kernel_fd(sc->be)) == 0) {
+		net_interrupts_changed(&sc->vs);
 		return true;
+	}
 	fprintf(stderr, "khyve: %s: vhost-net: cannot start the queues (%s); khyve moves the "
 		"frames itself\n", sc->vs.pi->ident, strerror(errno));
 	vhost_release(sc);
@@ -511,6 +564,7 @@ static int vhost_open(struct net_softc *sc, const struct cfg_node *node, const c
 
 		vq->sc = sc;
 		vq->index = q;
+		vq->gsi = -1;
 		vq->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (vq->call_fd < 0 ||
 		    (vq->call_ev = mevent_add(vq->call_fd, EVF_READ, on_vhost_call, vq)) == NULL) {
@@ -646,6 +700,7 @@ static int net_init(struct pci_devinst *pi, const struct cfg_node *node)
 		.reset = net_reset,
 		.notify = net_notify,
 		.driver_ok = net_driver_ok,
+		.interrupts_changed = net_interrupts_changed,
 	};
 	return virtio_pci_init(pi, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
 }

@@ -114,6 +114,28 @@ void virtio_queue_interrupt(struct virtio_softc *vs, int q)
 	raise_interrupt(vs, vs->queues[q].msix_vector, ISR_QUEUE);
 }
 
+bool virtio_queue_msi(struct virtio_softc *vs, int q, uint64_t *addr, uint32_t *data)
+{
+	uint16_t v = vs->queues[q].msix_vector;
+
+	return v != VIRTIO_NO_VECTOR && pci_msix_route(vs->pi, v, addr, data);
+}
+
+static void interrupts_changed(struct virtio_softc *vs)
+{
+	if (vs->ops->interrupts_changed)
+		vs->ops->interrupts_changed(vs);
+}
+
+void virtio_msix_changed(struct pci_devinst *pi)
+{
+	struct virtio_softc *vs = pi->softc;
+
+	virtio_lock(vs);
+	interrupts_changed(vs);
+	virtio_unlock(vs);
+}
+
 void virtio_queue_set_in_kernel(struct virtio_softc *vs, int q, bool on)
 {
 	struct virtio_queue *vq = &vs->queues[q];
@@ -274,6 +296,7 @@ static void queue_write(struct virtio_softc *vs, unsigned off, int bytes, uint64
 		break;
 	case CC_Q_MSIX:
 		q->msix_vector = valid_vector(vs, (uint16_t)val) ? (uint16_t)val : VIRTIO_NO_VECTOR;
+		interrupts_changed(vs);
 		break;
 	case CC_Q_ENABLE:
 		if (val == 1)
