@@ -25,6 +25,11 @@
 # directory with every log), KT_LOUD=1 (guests boot without "quiet"),
 # L1_APPEND (L1 kernel command line; default quiet, console=ttyS0),
 # L0_QEMU (the QEMU that runs L1; default qemu-system-x86_64 from PATH),
+# L1_ACCEL (its -accel; default tcg, i.e. multi-threaded TCG),
+# KT_TF_RETRY=0 (no second run after a guest triple fault, see below),
+# KT_VMM_CPUMASK (taskset mask for khyve in L1; default 1, empty: none),
+# KVM_AMD_PARAMS (kvm-amd module parameters in L1), TB_KERNEL_PKG (L1 and
+# guest kernel package, default: what linux-image-amd64 depends on),
 # KT_CRASH_TRIES (see run_chunk), KT_L1_CHUNK (scenarios per L1 boot, 10),
 # L1_STALL_TIMEOUT (seconds without a scenario finishing before L1 counts as
 # hung; default 150 * TIMEOUT_SCALE + 30), KT_L1_RETRY=0 (do not re-run, in a
@@ -308,12 +313,8 @@ run_chunk() {
 }
 
 # At most KT_L1_CHUNK (10) scenarios per L1, so that an L1 that hangs (seen
-# after 8-15 minutes of nested emulation) takes few scenarios with it. Linux
-# guests that pass on their own have also triple-faulted early in boot
-# (memory-512M, topology, net-tap: five in three runs on 2026-12-01, once
-# two minutes into a fresh L1); the cause is not understood yet.
-run_testbed() {
-	set -- $scenarios
+# after 8-15 minutes of nested emulation) takes few scenarios with it.
+run_chunks() {
 	while [ $# -gt 0 ]; do
 		chunk=
 		n=0
@@ -326,6 +327,33 @@ run_testbed() {
 	done
 }
 
+# Linux guests that pass on their own triple-fault now and then in the
+# testbed when L2 vCPUs run on both L1 CPUs at once (two guests, a 4-vCPU
+# guest). Measured 2026-12-02 with two 1-vCPU guests booting together: 4-6
+# triple faults in 20-30 boots, with the current khyve, with the commit of
+# 2026-12-01 whose CI passed, and with an older L1/L2 kernel (6.1.187); once
+# L1's own kernel died too (corrupt stack in a vCPU thread) and once L1
+# triple-faulted -- L0's emulation (QEMU/TCG, multi-threaded, nested SVM),
+# which khyve cannot reach. With khyve pinned to L1's first CPU
+# (KT_VMM_CPUMASK, tests/testbed/build-l1.sh): 0 in 20. For what is left, a
+# scenario whose FAIL line says "[guest triple fault]" (lib.sh) runs once
+# more in a fresh L1 (KT_TF_RETRY=0: not); the second verdict stands, and the
+# retry is reported.
+retry_triple_faults() {
+	again=$(sed -n 's/^SCENARIO \([^ ]*\) FAIL: .*\[guest triple fault\]$/\1/p' "$results" | sort -u | tr '\n' ' ')
+	[ -n "$again" ] && [ "${KT_TF_RETRY:-1}" = 1 ] || return 0
+	log "a guest triple-faulted in:$again-- running them once more in a fresh L1"
+	grep -v 'FAIL: .*\[guest triple fault\]$' "$results" >"$results.keep"
+	mv "$results.keep" "$results"
+	run_chunks $again
+	retried=$again
+}
+
+run_testbed() {
+	run_chunks $scenarios
+	retry_triple_faults
+}
+
 case $mode in
 direct) run_direct ;;
 testbed) run_testbed ;;
@@ -335,4 +363,5 @@ npass=$(grep -c '^SCENARIO [^ ]* PASS' "$results")
 nskip=$(grep -c '^SCENARIO [^ ]* SKIP' "$results")
 nfail=$(grep -c '^SCENARIO [^ ]* FAIL' "$results")
 log "$mode: $npass passed, $nfail failed, $nskip skipped in $(since "$t_start") s"
+[ -n "${retried:-}" ] && log "run again after a guest triple fault:$retried"
 [ "$nfail" = 0 ] && [ $((npass + nskip)) -ge "$nscen" ]

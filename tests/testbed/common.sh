@@ -59,7 +59,11 @@ tb_kernel() {
 	KPKG=
 	# apt-cache is slow (~0.5 s a call): remember the answer until apt's
 	# lists change.
-	if [ -s "$memo" ] && [ -z "$(find /var/lib/apt/lists /var/lib/apt/lists/lock -maxdepth 0 -newer "$memo" 2>/dev/null)" ]; then
+	if [ -n "${TB_KERNEL_PKG:-}" ]; then
+		KPKG=$TB_KERNEL_PKG
+		KPKGVER=$(tb_pkg_version "$KPKG")
+		[ -n "$KPKGVER" ] || tb_die "apt knows no $KPKG (TB_KERNEL_PKG)"
+	elif [ -s "$memo" ] && [ -z "$(find /var/lib/apt/lists /var/lib/apt/lists/lock -maxdepth 0 -newer "$memo" 2>/dev/null)" ]; then
 		read -r KPKG KPKGVER <"$memo"
 	else
 		metaver=$(tb_pkg_version $meta)
@@ -328,7 +332,7 @@ tb_kvmprobe() {
 # so "( . common.sh; tb_run_l1 K I ) &" leaves QEMU's pid in $!.
 # L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh.
 tb_run_l1() {
-	exec "${L0_QEMU:-qemu-system-x86_64}" -accel tcg -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
+	exec "${L0_QEMU:-qemu-system-x86_64}" -accel "${L1_ACCEL:-tcg}" -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
 		-nodefaults -no-user-config -display none -monitor none \
 		-serial stdio -no-reboot \
 		-kernel "$1" -initrd "$2" \

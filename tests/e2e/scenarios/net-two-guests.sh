@@ -1,6 +1,7 @@
 #!/bin/sh
 # Two VMs on one bridge, each through its own tap (tapA, tapB as ports of
-# the bridge), talking to each other, not to the host:
+# the bridge), talking to each other, not to the host; B's NIC uses vhost-net
+# (when /dev/vhost-net exists), A's has vhost=off (khyve moves its frames):
 #   - their default MAC addresses differ (bhyve's rule hashes the VM name);
 #   - each pings the other;
 #   - KT_NET_MIB MiB (32) of TCP (busybox nc) from A to B, checksummed on
@@ -35,16 +36,23 @@ wait \$n; echo KT: t1=\$(cut -d' ' -f1 /proc/uptime); echo KT: sha=\$(cut -c1-64
 
 KT_VM=b start_script_guest 130 "$KT_TMP/b" "$scriptb" -s 3,virtio-net,"$tapb"
 b_pid=$VM_PID b_wd=$VM_WD b_log=$VM_LOG
-KT_VM=a run_script_guest 130 "$KT_TMP/a" "$scripta" -s 3,virtio-net,"$tapa"
+KT_VM=a start_script_guest 130 "$KT_TMP/a" "$scripta" -s 3,virtio-net,"$tapa",vhost=off
+a_pid=$VM_PID
+# While both run: B's frames go through the kernel (vhost-net, when there is
+# one), A's through khyve itself (vhost=off).
+vhost=none
+if [ -c /dev/vhost-net ] && wait_log '^KT: ping=' 110; then
+	kt_vhost_worker "$b_pid" && vhost=b
+	kt_vhost_worker "$a_pid" && vhost="$vhost+a"
+fi
+wait_khyve
 a_log=$VM_LOG a_rc=$KHYVE_RC a_to=$KHYVE_TIMEDOUT
 wait_khyve "$b_pid" "$b_wd" "$b_log"
 # A failure shows both consoles, B's then A's.
 fail() {
 	VM_LOG=$b_log _kt_show_tail
 	VM_LOG=$a_log _kt_show_tail
-	_kt_done=1
-	echo "SCENARIO $SCENARIO FAIL: $*"
-	exit 1
+	kt_verdict_fail "$@"
 }
 expect_script_ok
 VM_LOG=$a_log KHYVE_RC=$a_rc KHYVE_TIMEDOUT=$a_to
@@ -54,6 +62,12 @@ expect_value ping 0 "$b_log"
 expect_value nc 0 "$a_log"
 maca=$(kt_value mac "$a_log") macb=$(kt_value mac "$b_log")
 [ -n "$maca" ] && [ "$maca" != "$macb" ] || fail "the two guests' MAC addresses are '$maca' and '$macb'"
+case $vhost in
+none | b) ;;
+*) fail "vhost-net workers: expected one for B only, saw '$vhost'" ;;
+esac
+[ -c /dev/vhost-net ] && [ "$vhost" = none ] && fail "/dev/vhost-net exists but B (vhost default) has no vhost worker"
+_kt_info "vhost-net worker for: ${vhost}"
 shaa=$(kt_value sha "$a_log") shab=$(kt_value sha "$b_log")
 case $shaa in
 [0-9a-f]*) ;;
