@@ -30,8 +30,9 @@
 #   KT_LOUD=1     boot the guest without "quiet"
 #   KT_VERBOSE=1  show the console tail of passing scenarios too
 #   KT_TAIL_LINES lines of console shown (default 40)
-#   KT_VMM_CPUMASK run khyve under "taskset MASK" (the testbed: 1, see
-#                 tests/testbed/build-l1.sh)
+#   KT_VMM_CPUMASK run khyve under "taskset MASK" in scenarios that say
+#                 "# e2e-pin: yes" (several vCPUs or guests at once; the
+#                 testbed sets 1, see tests/testbed/build-l1.sh)
 
 SCENARIO=$(basename "$0" .sh)
 _kt_libdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +54,8 @@ if [ "${KT_LOUD:-0}" = 1 ]; then
 else
 	GUEST_CONSOLE="console=ttyS0 quiet"
 fi
+_kt_pin=
+grep -q '^# e2e-pin: yes' "$0" 2>/dev/null && _kt_pin=${KT_VMM_CPUMASK:-}
 _kt_own_workdir=
 if [ -z "${KT_WORKDIR:-}" ]; then
 	# Run by hand: our own directory, removed if the scenario passes.
@@ -319,8 +322,8 @@ start_khyve() {
 		_kt_qemu_argv "$@"
 	else
 		[ -x "$KHYVE" ] || fail "no khyve binary at $KHYVE"
-		if [ -n "${KT_VMM_CPUMASK:-}" ]; then
-			_kt_argv_q taskset "$KT_VMM_CPUMASK" "$KHYVE" "$@"
+		if [ -n "$_kt_pin" ]; then
+			_kt_argv_q taskset "$_kt_pin" "$KHYVE" "$@"
 		else
 			_kt_argv_q "$KHYVE" "$@"
 		fi

@@ -206,7 +206,8 @@ if [ -x "$KHYVE" ]; then
 else
 	tb_log "warning: no khyve binary at $KHYVE"
 fi
-# KT_VMM_CPUMASK (default 1): scenarios run khyve on L1's first CPU only.
+# KT_VMM_CPUMASK (default 1): scenarios marked "# e2e-pin: yes" (several
+# vCPUs or guests at once) run khyve on L1's first CPU only.
 # L2 guests running on both L1 CPUs at once (two VMs, or one with several
 # vCPUs) triple-fault now and then (about one boot in five with two guests
 # booting together), and L1's own kernel has died of it: L0's nested-SVM

@@ -1,5 +1,6 @@
 #!/bin/sh
 # The guest finds the ACPI tables it needs: MADT (APIC), DSDT, FADT (FACP).
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 run_khyve 60 "$KT_TMP/console" -m 256M -c 2 -l com1,stdio \

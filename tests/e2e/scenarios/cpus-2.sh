@@ -1,5 +1,6 @@
 #!/bin/sh
 # -c 2: the guest sees two CPUs.
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 run_khyve 60 "$KT_TMP/console" -m 256M -c 2 -l com1,stdio \

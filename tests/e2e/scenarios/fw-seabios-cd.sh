@@ -5,6 +5,7 @@
 # the CD, GRUB's menu, GRUB booting its entry, and the test guest's init with
 # GRUB's command line; the guest powers off (exit 1). With -c 2 the guest
 # finds both vCPUs and the ACPI tables SeaBIOS installed from fw_cfg.
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 fw_seabios

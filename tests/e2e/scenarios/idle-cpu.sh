@@ -2,6 +2,7 @@
 # An idle guest costs (almost) no host CPU: halted vCPUs sleep in KVM and
 # the event loop sleeps in epoll, nothing polls. Measured as khyve's CPU
 # time (user + system) over 10 s while the guest idles.
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 # utime + stime of PID, in clock ticks (fields 14 and 15 of /proc/PID/stat;

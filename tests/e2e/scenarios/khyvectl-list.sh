@@ -5,6 +5,7 @@
 # does when bhyvectl --destroy removes its VM) and its entries vanish while
 # the other VM runs on.
 # e2e-weight: 2 (guest boots)
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 [ "$VMM" = qemu ] && skip "khyvectl talks to khyve only"

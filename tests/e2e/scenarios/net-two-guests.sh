@@ -7,6 +7,7 @@
 #   - KT_NET_MIB MiB (32) of TCP (busybox nc) from A to B, checksummed on
 #     the way out and on the way in (neither side stores it), match.
 # e2e-weight: 3
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 mib=${KT_NET_MIB:-32}
 br=ktbr$$

@@ -1,6 +1,7 @@
 #!/bin/sh
 # -c cpus=4,sockets=2,cores=2,threads=1: two packages of two cores each,
 # one thread per core.
+# e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
 run_khyve 60 "$KT_TMP/console" -m 256M -c cpus=4,sockets=2,cores=2,threads=1 -l com1,stdio \
