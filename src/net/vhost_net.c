@@ -87,38 +87,21 @@ static int set_mem_table(struct vhost_net *vn, struct vmctx *ctx)
 }
 
 /* Host addresses of a ring's three parts, each checked to lie inside guest RAM. */
-static int ring_addr(struct vmctx *ctx, unsigned index, const struct vhost_net_ring *r,
-		     struct vhost_vring_addr *a)
-{
-	void *desc = vm_map_gpa(ctx, r->desc_gpa, 16ull * r->num);
-	void *avail = vm_map_gpa(ctx, r->avail_gpa, 6 + 2ull * r->num);
-	void *used = vm_map_gpa(ctx, r->used_gpa, 6 + 8ull * r->num);
-
-	if (desc == NULL || avail == NULL || used == NULL) {
-		errno = EFAULT;
-		return -1;
-	}
-	*a = (struct vhost_vring_addr){
-		.index = index,
-		.desc_user_addr = (uintptr_t)desc,
-		.avail_user_addr = (uintptr_t)avail,
-		.used_user_addr = (uintptr_t)used,
-	};
-	return 0;
-}
-
-static int start_ring(struct vhost_net *vn, struct vmctx *ctx, unsigned i,
-		      const struct vhost_net_ring *r, int tap_fd)
+static int start_ring(struct vhost_net *vn, unsigned i, const struct vhost_net_ring *r,
+		      int tap_fd)
 {
 	struct vhost_vring_state num = { .index = i, .num = r->num };
 	struct vhost_vring_state base = { .index = i, .num = r->last_avail };
 	struct vhost_vring_file kick = { .index = i, .fd = r->kick_fd };
 	struct vhost_vring_file call = { .index = i, .fd = r->call_fd };
 	struct vhost_vring_file backend = { .index = i, .fd = tap_fd };
-	struct vhost_vring_addr addr;
+	struct vhost_vring_addr addr = {
+		.index = i,
+		.desc_user_addr = (uintptr_t)r->desc,
+		.avail_user_addr = (uintptr_t)r->avail,
+		.used_user_addr = (uintptr_t)r->used,
+	};
 
-	if (ring_addr(ctx, i, r, &addr) < 0)
-		return -1;
 	if (ioctl(vn->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
 	    ioctl(vn->fd, VHOST_SET_VRING_BASE, &base) < 0 ||
 	    ioctl(vn->fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
@@ -139,7 +122,7 @@ int vhost_net_start(struct vhost_net *vn, struct vmctx *ctx, uint64_t features,
 		return -1;
 	vn->running = true;
 	for (unsigned i = 0; i < VHOST_NET_NQUEUES; i++) {
-		if (start_ring(vn, ctx, i, &rings[i], tap_fd) < 0) {
+		if (start_ring(vn, i, &rings[i], tap_fd) < 0) {
 			int saved = errno;
 
 			vhost_net_stop(vn);

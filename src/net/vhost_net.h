@@ -23,7 +23,8 @@ struct vhost_net;
 /* One queue as the guest set it up, and the eventfds that drive it. */
 struct vhost_net_ring {
 	unsigned num;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
+	/* Where khyve maps the rings: checked against guest RAM by vq_enable(). */
+	void *desc, *avail, *used;
 	uint16_t last_avail;    /* where the kernel starts reading the avail ring */
 	int kick_fd;            /* the guest's notifications (ioeventfd) */
 	int call_fd;            /* the kernel signals used buffers here */

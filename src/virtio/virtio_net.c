@@ -481,9 +481,9 @@ static bool vhost_ring(struct net_softc *sc, int q, struct vhost_net_ring *r)
 		return false;
 	*r = (struct vhost_net_ring){
 		.num = vq->size,
-		.desc_gpa = vq->desc_gpa,
-		.avail_gpa = vq->avail_gpa,
-		.used_gpa = vq->used_gpa,
+		.desc = vq_host_desc(vq),
+		.avail = vq_host_avail(vq),
+		.used = vq_host_used(vq),
 		.last_avail = vq_next_avail(vq),
 		.kick_fd = virtio_queue_kick_fd(&sc->vs, q),
 		.call_fd = sc->vhq[q].call_fd,

@@ -167,6 +167,21 @@ uint16_t vq_next_avail(const struct virtqueue *vq)
 	return vq->last_avail;
 }
 
+void *vq_host_desc(const struct virtqueue *vq)
+{
+	return vq->desc;
+}
+
+void *vq_host_avail(const struct virtqueue *vq)
+{
+	return vq->avail;
+}
+
+void *vq_host_used(const struct virtqueue *vq)
+{
+	return vq->used;
+}
+
 bool vq_has_work(struct virtqueue *vq)
 {
 	if (!vq->enabled || vq->broken)

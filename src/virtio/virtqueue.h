@@ -63,6 +63,10 @@ bool vq_enabled(const struct virtqueue *vq);
 bool vq_broken(const struct virtqueue *vq);
 /* The next avail entry vq_pop() would take (where an in-kernel backend starts). */
 uint16_t vq_next_avail(const struct virtqueue *vq);
+/* The rings as mapped (and checked) by vq_enable(), for an in-kernel backend. */
+void *vq_host_desc(const struct virtqueue *vq);
+void *vq_host_avail(const struct virtqueue *vq);
+void *vq_host_used(const struct virtqueue *vq);
 
 /* True if the driver has made chains available that vq_pop() has not taken. */
 bool vq_has_work(struct virtqueue *vq);

@@ -493,7 +493,8 @@ fail() {
 # "[guest triple fault]": in the nested testbed Linux guests that pass on
 # their own occasionally triple-fault early in boot when L1 runs several
 # vCPUs at once (L0's emulation of nested SVM; L1's own kernel has crashed
-# the same way), so tests/e2e/run.sh gives such a scenario one more run.
+# the same way). tests/e2e/run.sh runs a failed scenario once more in the
+# testbed, whatever the reason; the mark tells the reader why it may have failed.
 kt_verdict_fail() {
 	_kt_done=1
 	_tf=

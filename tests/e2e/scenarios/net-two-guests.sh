@@ -48,6 +48,8 @@ if [ -c /dev/vhost-net ] && wait_log '^KT: ping=' 110; then
 fi
 wait_khyve
 a_log=$VM_LOG a_rc=$KHYVE_RC a_to=$KHYVE_TIMEDOUT
+# If A died (e.g. a triple fault), B would wait minutes for it: end B now.
+[ "$a_rc" = "$(_kt_expected_rc 1)" ] || kill "$b_pid" 2>/dev/null
 wait_khyve "$b_pid" "$b_wd" "$b_log"
 # A failure shows both consoles, B's then A's.
 fail() {
