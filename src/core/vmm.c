@@ -4,6 +4,15 @@
  * vmexit_handlers[]). Stopping: vm_request_exit() records the reason, sets
  * every vCPU's immediate_exit and signals its thread, so a vCPU leaves the
  * guest whether it was inside KVM_RUN or about to enter it.
+ *
+ * Halted for good: bhyve exits 2 when every vCPU has halted with interrupts
+ * disabled (its kernel suspends the VM then: nothing but an NMI could wake
+ * it -- a guest's "halt"). KVM's in-kernel LAPIC keeps HLT to itself, so
+ * khyve asks: once a second (HALT_WATCH_MS) the main loop kicks every vCPU
+ * to report its state from its own thread (KVM_GET_MP_STATE, RFLAGS.IF),
+ * and when two rounds in a row find every vCPU the guest has started
+ * halted with IF=0, the VM ends with VM_EXIT_HALT. A second per vCPU is
+ * one signal and two ioctls: an idle guest stays idle.
  */
 #include "core/vmm.h"
 
@@ -30,6 +39,8 @@ struct vcpu_thread {
 	bool started;
 	pid_t tid;
 	bool request_pending; /* a register read is waiting (atomic; see serve_request) */
+	bool halt_check;      /* the halt watch asks for halt_state (atomic) */
+	int halt_state;       /* enum halt_state, this round's answer (atomic) */
 	struct vcpu_stats stats;
 };
 
@@ -46,6 +57,16 @@ static pthread_cond_t request_done_cond;
 static struct vcpu_regs *request_out;
 static int request_rc;
 static bool request_done;
+
+enum halt_state {
+	HALT_NO_ANSWER,  /* running, or not answered yet */
+	HALT_FOR_GOOD,   /* halted with interrupts disabled */
+	HALT_NOT_STARTED /* an AP the guest never started (waits for INIT/SIPI) */
+};
+
+#define RFLAGS_IF (1u << 9)
+#define HALT_WATCH_MS 1000
+#define HALT_WATCH_ROUNDS 2
 
 static struct vmctx *vm_ctx;
 static struct vcpu_thread vcpus[VM_MAX_VCPUS];
@@ -294,6 +315,59 @@ static void serve_request(struct vcpu_thread *vt)
 	pthread_mutex_unlock(&request_lock);
 }
 
+/* On the vCPU's thread: answer the halt watch's question, if asked. */
+static void serve_halt_check(struct vcpu_thread *vt)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	int state = HALT_NO_ANSWER;
+
+	if (!__atomic_exchange_n(&vt->halt_check, false, __ATOMIC_ACQ_REL))
+		return;
+	if (vm_vcpu_get_mp_state(&vt->vcpu, &mp) == 0) {
+		if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+		    mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)
+			state = HALT_NOT_STARTED;
+		else if (mp.mp_state == KVM_MP_STATE_HALTED &&
+			 vm_vcpu_get_regs(&vt->vcpu, &regs) == 0 && !(regs.rflags & RFLAGS_IF))
+			state = HALT_FOR_GOOD;
+	}
+	__atomic_store_n(&vt->halt_state, state, __ATOMIC_RELEASE);
+}
+
+/* Did the last round find the guest halted for good? */
+static bool all_halted_for_good(void)
+{
+	bool any_halted = false;
+
+	for (int i = 0; i < nvcpus; i++) {
+		int state = __atomic_load_n(&vcpus[i].halt_state, __ATOMIC_ACQUIRE);
+
+		if (state == HALT_NO_ANSWER)
+			return false;
+		any_halted |= state == HALT_FOR_GOOD;
+	}
+	return any_halted;
+}
+
+/* Main loop timer: judge the round that ends, start the next one. */
+static void halt_watch_tick(int fd, enum ev_type type, void *arg)
+{
+	static int rounds;
+
+	rounds = all_halted_for_good() ? rounds + 1 : 0;
+	if (rounds >= HALT_WATCH_ROUNDS) {
+		fprintf(stderr, "khyve: every vCPU halted with interrupts disabled: the guest halted\n");
+		vm_request_exit(VM_EXIT_HALT);
+		return;
+	}
+	for (int i = 0; i < nvcpus; i++) {
+		__atomic_store_n(&vcpus[i].halt_state, HALT_NO_ANSWER, __ATOMIC_RELEASE);
+		__atomic_store_n(&vcpus[i].halt_check, true, __ATOMIC_SEQ_CST);
+		kick_vcpu(&vcpus[i]);
+	}
+}
+
 /*
  * After a kick, clear immediate_exit before looking at why we were kicked:
  * a kick that lands after the clear leaves it set again, and one that landed
@@ -326,6 +400,7 @@ static void *vcpu_loop(void *arg)
 		if (vm_exit_requested())
 			break;
 		serve_request(vt);
+		serve_halt_check(vt);
 		rc = vm_vcpu_run(&vt->vcpu);
 
 		if (rc == -EINTR || rc == -EAGAIN)
@@ -383,6 +458,9 @@ enum vm_exit_code vm_run(struct vmctx *ctx)
 		}
 		vcpus[i].started = true;
 	}
+	if (mevent_add(HALT_WATCH_MS, EVF_TIMER, halt_watch_tick, NULL) == NULL)
+		fprintf(stderr, "khyve: warning: no halt watch (%s): a halted guest keeps running\n",
+			strerror(errno));
 	if (!vm_exit_requested())
 		mevent_dispatch();
 	kick_vcpus();

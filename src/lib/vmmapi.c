@@ -364,6 +364,11 @@ int vm_vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs)
 	return ioctl(vcpu->fd, KVM_SET_REGS, regs);
 }
 
+int vm_vcpu_get_mp_state(struct vcpu *vcpu, struct kvm_mp_state *mp)
+{
+	return ioctl(vcpu->fd, KVM_GET_MP_STATE, mp);
+}
+
 int vm_vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs)
 {
 	return ioctl(vcpu->fd, KVM_GET_SREGS, sregs);
