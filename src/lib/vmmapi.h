@@ -106,9 +106,9 @@ int vm_vcpu_set_cpuid(struct vcpu *vcpu, struct kvm_cpuid2 *cpuid);
 int vm_vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs);
 int vm_vcpu_set_regs(struct vcpu *vcpu, const struct kvm_regs *regs);
 int vm_vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
+int vm_vcpu_set_sregs(struct vcpu *vcpu, const struct kvm_sregs *sregs);
 /* Running, halted, or (an AP) waiting for INIT/SIPI; only between two KVM_RUNs. */
 int vm_vcpu_get_mp_state(struct vcpu *vcpu, struct kvm_mp_state *mp);
-int vm_vcpu_set_sregs(struct vcpu *vcpu, const struct kvm_sregs *sregs);
 int vm_vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value);
 int vm_vcpu_set_fpu(struct vcpu *vcpu, const struct kvm_fpu *fpu);
 

@@ -86,7 +86,7 @@ static int set_mem_table(struct vhost_net *vn, struct vmctx *ctx)
 	return ioctl(vn->fd, VHOST_SET_MEM_TABLE, &m);
 }
 
-/* Host addresses of a ring's three parts, each checked to lie inside guest RAM. */
+/* Give ring i to the kernel: size, start index, host addresses, eventfds, the tap. */
 static int start_ring(struct vhost_net *vn, unsigned i, const struct vhost_net_ring *r,
 		      int tap_fd)
 {

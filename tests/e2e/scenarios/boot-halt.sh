@@ -6,7 +6,6 @@
 # e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
-t0=$(_kt_now)
 run_khyve 90 "$KT_TMP/console" -m 256M -c 2 -l com1,stdio \
 	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
 	-o "boot.cmdline=$GUEST_CONSOLE kt.action=halt" "$(vm_name)"
