@@ -265,18 +265,36 @@ int vm_signal_msi(struct vmctx *ctx, uint64_t addr, uint32_t data)
 	return ioctl(ctx->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -1 : 0;
 }
 
-int vm_ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio, int fd,
-		 bool deassign)
+static int ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, uint32_t flags,
+		     uint64_t data, int fd)
 {
 	struct kvm_ioeventfd ioev = {
+		.datamatch = data,
 		.addr = addr,
 		.len = len,
 		.fd = fd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
-			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+		.flags = flags,
 	};
 
 	return ioctl(ctx->vm_fd, KVM_IOEVENTFD, &ioev);
+}
+
+static uint32_t ioeventfd_flags(bool pio, bool deassign)
+{
+	return (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+}
+
+int vm_ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio, int fd,
+		 bool deassign)
+{
+	return ioeventfd(ctx, addr, len, ioeventfd_flags(pio, deassign), 0, fd);
+}
+
+int vm_ioeventfd_match(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio,
+		       uint64_t data, int fd, bool deassign)
+{
+	return ioeventfd(ctx, addr, len, ioeventfd_flags(pio, deassign) |
+			 KVM_IOEVENTFD_FLAG_DATAMATCH, data, fd);
 }
 
 int vm_irqfd(struct vmctx *ctx, uint32_t gsi, int fd, bool deassign)

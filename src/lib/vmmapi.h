@@ -80,6 +80,9 @@ int vm_set_irq_line(struct vmctx *ctx, uint32_t gsi, int level);
 int vm_signal_msi(struct vmctx *ctx, uint64_t addr, uint32_t data);
 int vm_ioeventfd(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio, int fd,
 		 bool deassign);
+/* Only writes of exactly data signal fd (several queues behind one register). */
+int vm_ioeventfd_match(struct vmctx *ctx, uint64_t addr, uint32_t len, bool pio,
+		       uint64_t data, int fd, bool deassign);
 int vm_irqfd(struct vmctx *ctx, uint32_t gsi, int fd, bool deassign);
 /*
  * MSI routes, so that an eventfd signalled by the kernel (vhost) interrupts

@@ -545,9 +545,12 @@ static void bar_write_cfg(struct pci_devinst *pi, unsigned off, int bytes, uint3
 	else
 		addr = (b->addr & ~0xffffffffull) | (cur & ~0xfu);
 	addr &= ~(b->size - 1);
-	if (b->type == PCI_BAR_IO)
-		addr &= 0xffff;
-	else if (b->type == PCI_BAR_MEM32)
+	/*
+	 * An I/O BAR keeps all 32 bits, as real devices do: SeaBIOS sizes it
+	 * from the full register (16 bits would read as a 4 GiB BAR); one
+	 * above 64 KiB simply does not decode.
+	 */
+	if (b->type == PCI_BAR_IO || b->type == PCI_BAR_MEM32)
 		addr &= 0xffffffffull;
 	idx = hi ? idx - 1 : idx;
 	if (addr != b->addr) {

@@ -1,6 +1,7 @@
 /*
- * Virtio devices over PCI (virtio 1.x "modern" transport, section 4.1), and
- * the API device models use. A device model is its virtio_devops, a softc
+ * Virtio devices over PCI (virtio 1.x transport, section 4.1: the modern
+ * interface, plus the legacy one for device types that have a transitional
+ * ID), and the API device models use. A device model is its virtio_devops, a softc
  * that starts with struct virtio_softc, and a notify callback:
  *
  *	static void rnd_notify(struct virtio_softc *vs, int q)
@@ -103,6 +104,7 @@ struct virtio_softc {
 	uint8_t isr;
 	uint8_t config_generation;
 	bool reset_pending;
+	bool legacy;               /* the driver uses the legacy interface (BAR 0) */
 	uint64_t notify_base;      /* guest address of the notify area (0: unmapped) */
 	unsigned pci_cfg_cap;      /* VIRTIO_PCI_CAP_PCI_CFG offset */
 	struct virtio_queue *queues;

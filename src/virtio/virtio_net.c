@@ -14,6 +14,10 @@
  * guest has no buffers, the backend's notifications are switched off until
  * the guest kicks the receive queue: no busy polling.
  *
+ * A legacy driver that takes no mergeable buffers uses a 10-byte header
+ * (no num_buffers): the device inserts or drops those 2 bytes between the
+ * guest and the backend, which always speaks the 12-byte one.
+ *
  * vhost-net: with a tap, and /dev/vhost-net usable, the kernel moves frames
  * on queues 0 and 1 once the driver is ready (vhost=off: never; vhost=on:
  * required, an error if impossible). khyve still owns the device: features,
@@ -45,6 +49,7 @@
 #define NET_RX_BATCH 64           /* frames per wakeup before yielding the loop */
 #define NET_RESERVE_IOV 64        /* iovecs kept per reserved receive chain */
 #define NET_HDR_LEN NETBE_VNET_HDR_LEN
+#define NET_HDR_LEN_LEGACY 10     /* no num_buffers: legacy driver without MRG_RXBUF */
 #define NET_HDR_NUM_BUFFERS 10    /* offset of num_buffers in the header */
 #define ETH_OVERHEAD (14 + 4)     /* header + VLAN tag */
 
@@ -113,6 +118,7 @@ struct net_softc {
 	struct net_config cfg;
 	uint8_t mac[6];              /* mac= or the default: cfg.mac again at reset */
 	bool vnet_hdr;               /* backend frames carry the header */
+	unsigned hdr_len;            /* the guest's header: NET_HDR_LEN or _LEGACY */
 	bool rx_on;                  /* backend notifications enabled */
 	struct virtio_devops ops;
 	/* Receive reserve: a ring of chains popped but not yet used. */
@@ -252,8 +258,10 @@ static void rx_deliver(struct net_softc *sc, uint8_t *frame, size_t len)
 		return; /* only possible with a full ring of tiny buffers: drop */
 	if (!mergeable(sc) && sc->reserve[sc->res_head].capacity < len)
 		len = 0;
-	frame[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
-	frame[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
+	if (sc->hdr_len == NET_HDR_LEN) {
+		frame[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
+		frame[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
+	}
 	for (uint16_t i = 0; i < nbufs; i++) {
 		struct rx_buffer *b = reserve_take(sc);
 		uint32_t n = fill_buffer(b, frame + off, len - off);
@@ -290,7 +298,13 @@ static void rx_process(struct net_softc *sc)
 		} else if (n < NET_HDR_LEN) {
 			continue;
 		}
-		rx_deliver(sc, sc->frame, (size_t)n);
+		if (sc->hdr_len == NET_HDR_LEN) {
+			rx_deliver(sc, sc->frame, (size_t)n);
+		} else {
+			/* The header without num_buffers, right before the frame. */
+			memmove(sc->frame + 2, sc->frame, NET_HDR_LEN_LEGACY);
+			rx_deliver(sc, sc->frame + 2, (size_t)n - 2);
+		}
 		frames++;
 	}
 	/*
@@ -314,10 +328,9 @@ static void on_rx_ready(void *arg)
 
 /* ---- Transmit ------------------------------------------------------------ */
 
-/* The frame after the header, for backends that take bare frames. */
-static int skip_header(const struct vq_chain *c, struct iovec *out, unsigned max)
+/* The chain's readable bytes from skip on, as iovecs in out; returns how many. */
+static unsigned iov_from(const struct vq_chain *c, size_t skip, struct iovec *out, unsigned max)
 {
-	size_t skip = NET_HDR_LEN;
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < c->nreadable && n < max; i++) {
@@ -330,20 +343,42 @@ static int skip_header(const struct vq_chain *c, struct iovec *out, unsigned max
 		skip = 0;
 		n++;
 	}
-	return (int)n;
+	return n;
+}
+
+/* A 10-byte guest header to the backend's 12-byte one: num_buffers (0) appended. */
+static unsigned widen_header(const struct vq_chain *c, struct iovec *out, unsigned max)
+{
+	static uint8_t hdr[NET_HDR_LEN]; /* main thread only */
+	unsigned done = 0;
+
+	memset(hdr, 0, sizeof(hdr));
+	for (unsigned i = 0; i < c->nreadable && done < NET_HDR_LEN_LEGACY; i++) {
+		size_t k = c->iov[i].iov_len;
+
+		if (k > NET_HDR_LEN_LEGACY - done)
+			k = NET_HDR_LEN_LEGACY - done;
+		memcpy(hdr + done, c->iov[i].iov_base, k);
+		done += (unsigned)k;
+	}
+	out[0] = (struct iovec){ hdr, NET_HDR_LEN };
+	return 1 + iov_from(c, NET_HDR_LEN_LEGACY, out + 1, max - 1);
 }
 
 static void tx_one(struct net_softc *sc, const struct vq_chain *c)
 {
-	static struct iovec bare[VQ_MAX_SIZE]; /* main thread only */
+	static struct iovec iov[VQ_MAX_SIZE + 1]; /* main thread only */
 
 	/* A frame needs its header and must not be absurdly large; else drop it. */
-	if (c->readable_len < NET_HDR_LEN + 14 || c->readable_len > NETBE_MAX_FRAME)
+	if (c->readable_len < sc->hdr_len + 14 ||
+	    c->readable_len - sc->hdr_len > NETBE_MAX_FRAME - NET_HDR_LEN)
 		return;
-	if (sc->vnet_hdr)
+	if (!sc->vnet_hdr)
+		(void)netbe_send(sc->be, iov, (int)iov_from(c, sc->hdr_len, iov, VQ_MAX_SIZE));
+	else if (sc->hdr_len == NET_HDR_LEN)
 		(void)netbe_send(sc->be, c->iov, c->nreadable);
 	else
-		(void)netbe_send(sc->be, bare, skip_header(c, bare, VQ_MAX_SIZE));
+		(void)netbe_send(sc->be, iov, (int)widen_header(c, iov, VQ_MAX_SIZE + 1));
 }
 
 static void tx_process(struct net_softc *sc)
@@ -511,6 +546,8 @@ static bool vhost_start(struct net_softc *sc)
 
 	if (sc->vhost_running)
 		return true;
+	if (sc->hdr_len != NET_HDR_LEN)
+		return false; /* the tap speaks the 12-byte header, the kernel would not adapt */
 	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
 		if (!vhost_ring(sc, q, &rings[q]))
 			return false;
@@ -608,6 +645,10 @@ static void net_driver_ok(struct virtio_softc *vs)
 {
 	struct net_softc *sc = (struct net_softc *)vs;
 
+	bool num_buffers = virtio_has_feature(vs, VIRTIO_F_VERSION_1) ||
+			   virtio_has_feature(vs, VIRTIO_NET_F_MRG_RXBUF);
+
+	sc->hdr_len = num_buffers ? NET_HDR_LEN : NET_HDR_LEN_LEGACY;
 	if (sc->vnet_hdr)
 		(void)netbe_set_offloads(sc->be, guest_offloads(vs));
 	if (sc->vhost != NULL && vhost_start(sc))

@@ -1,7 +1,8 @@
 /*
  * The virtio-pci modern transport (virtio 1.1 section 4.1): capabilities
  * pointing into BAR 4 (common config, ISR, device config, notifications),
- * MSI-X vectors in BAR 1, INTx + ISR for drivers without MSI-X.
+ * MSI-X vectors in BAR 1, INTx + ISR for drivers without MSI-X. Transitional
+ * devices also have the legacy registers in BAR 0 (virtio_pci_legacy.c).
  *
  * Notifications: each queue has its own notify address (multiplier 4) bound
  * to an eventfd with KVM_IOEVENTFD, so a guest kick is an eventfd signal the
@@ -21,6 +22,7 @@
 #include "core/mevent.h"
 #include "lib/vmmapi.h"
 #include "pci/pci.h"
+#include "virtio/virtio_pci_impl.h"
 
 /* Capability types (virtio 1.1 section 4.1.4). */
 #define CAP_COMMON_CFG 1
@@ -83,7 +85,7 @@ struct virtqueue *virtio_vq(struct virtio_softc *vs, int q)
 	return &vs->queues[q].vq;
 }
 
-static uint64_t offered_features(const struct virtio_softc *vs)
+uint64_t virtio_offered_features(const struct virtio_softc *vs)
 {
 	return vs->ops->features | TRANSPORT_FEATURES;
 }
@@ -121,7 +123,7 @@ bool virtio_queue_msi(struct virtio_softc *vs, int q, uint64_t *addr, uint32_t *
 	return v != VIRTIO_NO_VECTOR && pci_msix_route(vs->pi, v, addr, data);
 }
 
-static void interrupts_changed(struct virtio_softc *vs)
+void virtio_vectors_changed(struct virtio_softc *vs)
 {
 	if (vs->ops->interrupts_changed)
 		vs->ops->interrupts_changed(vs);
@@ -132,7 +134,7 @@ void virtio_msix_changed(struct pci_devinst *pi)
 	struct virtio_softc *vs = pi->softc;
 
 	virtio_lock(vs);
-	interrupts_changed(vs);
+	virtio_vectors_changed(vs);
 	virtio_unlock(vs);
 }
 
@@ -190,6 +192,7 @@ static void reset_transport(struct virtio_softc *vs)
 	vs->msix_config = VIRTIO_NO_VECTOR;
 	vs->isr = 0;
 	vs->status = 0;
+	vs->legacy = false;
 	pci_intx_deassert(vs->pi);
 }
 
@@ -213,7 +216,7 @@ static void device_reset(struct virtio_softc *vs)
 
 /* ---- Status and queue set-up ------------------------------------------ */
 
-static void status_write(struct virtio_softc *vs, uint8_t val)
+void virtio_status_write(struct virtio_softc *vs, uint8_t val)
 {
 	if (val == 0) {
 		device_reset(vs);
@@ -221,11 +224,15 @@ static void status_write(struct virtio_softc *vs, uint8_t val)
 	}
 	if (vs->reset_pending)
 		return;
-	/* FEATURES_OK sticks only for a subset of what we offer, with VERSION_1. */
-	if ((val & VIRTIO_STATUS_FEATURES_OK) && !(vs->status & VIRTIO_STATUS_FEATURES_OK)) {
+	/*
+	 * FEATURES_OK sticks only for a subset of what we offer, with VERSION_1.
+	 * (A legacy driver has no such step: its features count once written.)
+	 */
+	if ((val & VIRTIO_STATUS_FEATURES_OK) && !(vs->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !vs->legacy) {
 		uint64_t f = vs->driver_features;
 
-		if ((f & ~offered_features(vs)) || !(f & (1ull << VIRTIO_F_VERSION_1)))
+		if ((f & ~virtio_offered_features(vs)) || !(f & (1ull << VIRTIO_F_VERSION_1)))
 			val &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 		else
 			vs->negotiated = f;
@@ -236,12 +243,12 @@ static void status_write(struct virtio_softc *vs, uint8_t val)
 		vs->ops->driver_ok(vs);
 }
 
-static struct virtio_queue *selected(struct virtio_softc *vs)
+struct virtio_queue *virtio_selected_queue(struct virtio_softc *vs)
 {
 	return vs->queue_select < vs->ops->nqueues ? &vs->queues[vs->queue_select] : NULL;
 }
 
-static void queue_enable(struct virtio_softc *vs, struct virtio_queue *q)
+void virtio_queue_enable(struct virtio_softc *vs, struct virtio_queue *q)
 {
 	if (vq_enabled(&q->vq))
 		return;
@@ -253,7 +260,7 @@ static void queue_enable(struct virtio_softc *vs, struct virtio_queue *q)
 		(void)eventfd_write(q->kick_fd, 1); /* kicked before enabling */
 }
 
-static bool valid_vector(const struct virtio_softc *vs, uint16_t v)
+bool virtio_valid_vector(const struct virtio_softc *vs, uint16_t v)
 {
 	return v == VIRTIO_NO_VECTOR || v < vs->pi->msix.nvec;
 }
@@ -280,7 +287,7 @@ static uint64_t *queue_addr(struct virtio_queue *q, unsigned reg)
 
 static void queue_write(struct virtio_softc *vs, unsigned off, int bytes, uint64_t val)
 {
-	struct virtio_queue *q = selected(vs);
+	struct virtio_queue *q = virtio_selected_queue(vs);
 
 	if (q == NULL || vs->reset_pending)
 		return;
@@ -295,12 +302,12 @@ static void queue_write(struct virtio_softc *vs, unsigned off, int bytes, uint64
 			q->vq.size = (uint16_t)val;
 		break;
 	case CC_Q_MSIX:
-		q->msix_vector = valid_vector(vs, (uint16_t)val) ? (uint16_t)val : VIRTIO_NO_VECTOR;
-		interrupts_changed(vs);
+		q->msix_vector = virtio_valid_vector(vs, (uint16_t)val) ? (uint16_t)val : VIRTIO_NO_VECTOR;
+		virtio_vectors_changed(vs);
 		break;
 	case CC_Q_ENABLE:
 		if (val == 1)
-			queue_enable(vs, q);
+			virtio_queue_enable(vs, q);
 		break;
 	default:
 		if (off >= CC_Q_DESC && off < CC_SIZE && !vq_enabled(&q->vq))
@@ -327,10 +334,10 @@ static void common_write(struct virtio_softc *vs, unsigned off, int bytes, uint6
 		}
 		break;
 	case CC_MSIX_CONFIG:
-		vs->msix_config = valid_vector(vs, (uint16_t)val) ? (uint16_t)val : VIRTIO_NO_VECTOR;
+		vs->msix_config = virtio_valid_vector(vs, (uint16_t)val) ? (uint16_t)val : VIRTIO_NO_VECTOR;
 		break;
 	case CC_STATUS:
-		status_write(vs, (uint8_t)val);
+		virtio_status_write(vs, (uint8_t)val);
 		break;
 	case CC_Q_SELECT:
 		vs->queue_select = (uint16_t)val;
@@ -343,7 +350,7 @@ static void common_write(struct virtio_softc *vs, unsigned off, int bytes, uint6
 
 static uint64_t queue_read(struct virtio_softc *vs, unsigned off)
 {
-	struct virtio_queue *q = selected(vs);
+	struct virtio_queue *q = virtio_selected_queue(vs);
 
 	if (q == NULL)
 		return 0; /* size 0: "no such queue" */
@@ -367,7 +374,8 @@ static uint64_t common_read(struct virtio_softc *vs, unsigned off)
 	case CC_DFSELECT:
 		return vs->dfselect;
 	case CC_DF:
-		return vs->dfselect < 2 ? (uint32_t)(offered_features(vs) >> (32 * vs->dfselect)) : 0;
+		return vs->dfselect < 2 ?
+		       (uint32_t)(virtio_offered_features(vs) >> (32 * vs->dfselect)) : 0;
 	case CC_GFSELECT:
 		return vs->gfselect;
 	case CC_GF:
@@ -417,7 +425,7 @@ static int common_reg(unsigned off, int bytes, unsigned *reg)
 
 /* ---- BAR 4 ---------------------------------------------------------------- */
 
-static uint64_t devcfg_read(const struct virtio_softc *vs, uint64_t off, int bytes)
+uint64_t virtio_devcfg_read(const struct virtio_softc *vs, uint64_t off, int bytes)
 {
 	uint64_t v = 0;
 
@@ -427,32 +435,45 @@ static uint64_t devcfg_read(const struct virtio_softc *vs, uint64_t off, int byt
 	return v;
 }
 
+void virtio_devcfg_write(struct virtio_softc *vs, uint64_t off, int bytes, uint32_t val)
+{
+	if (off < vs->devcfg_size && vs->ops->cfg_write)
+		vs->ops->cfg_write(vs, (unsigned)off, bytes, val);
+}
+
+uint8_t virtio_isr_read(struct virtio_softc *vs)
+{
+	uint8_t v = vs->isr;
+
+	vs->isr = 0;
+	pci_intx_deassert(vs->pi);
+	return v;
+}
+
 uint64_t virtio_barread(struct pci_devinst *pi, int bar, uint64_t off, int bytes)
 {
 	struct virtio_softc *vs = pi->softc;
 	uint64_t v = 0;
 	unsigned reg;
 
-	if (bar != VIRTIO_BAR)
+	if (bar != VIRTIO_BAR && bar != VIRTIO_LEGACY_BAR)
 		return ~0ull;
 	virtio_lock(vs);
-	if (off < CC_SIZE) {
+	if (bar == VIRTIO_LEGACY_BAR) {
+		v = virtio_legacy_read(vs, off, bytes);
+	} else if (off < CC_SIZE) {
 		v = common_reg((unsigned)off, bytes, &reg) == 0 ? common_read(vs, reg) : 0;
 	} else if (off == VIRTIO_ISR_OFF && bytes == 1) {
-		v = vs->isr; /* reading clears it and lowers INTx */
-		vs->isr = 0;
-		pci_intx_deassert(pi);
+		v = virtio_isr_read(vs);
 	} else if (off >= VIRTIO_DEVCFG_OFF && off < VIRTIO_NOTIFY_OFF) {
-		v = devcfg_read(vs, off - VIRTIO_DEVCFG_OFF, bytes);
+		v = virtio_devcfg_read(vs, off - VIRTIO_DEVCFG_OFF, bytes);
 	}
 	virtio_unlock(vs);
 	return v;
 }
 
-static void notify_write(struct virtio_softc *vs, uint64_t off)
+void virtio_kick(struct virtio_softc *vs, uint64_t q)
 {
-	uint64_t q = (off - VIRTIO_NOTIFY_OFF) / VIRTIO_NOTIFY_MULT;
-
 	if (q < vs->ops->nqueues)
 		(void)eventfd_write(vs->queues[q].kick_fd, 1);
 }
@@ -463,26 +484,29 @@ void virtio_barwrite(struct pci_devinst *pi, int bar, uint64_t off, int bytes,
 	struct virtio_softc *vs = pi->softc;
 	unsigned reg;
 
-	if (bar != VIRTIO_BAR)
+	if (bar != VIRTIO_BAR && bar != VIRTIO_LEGACY_BAR)
 		return;
-	if (off >= VIRTIO_NOTIFY_OFF) {
-		notify_write(vs, off); /* no lock: the event loop does the work */
+	if (bar == VIRTIO_BAR && off >= VIRTIO_NOTIFY_OFF) {
+		virtio_kick(vs, (off - VIRTIO_NOTIFY_OFF) / VIRTIO_NOTIFY_MULT);
 		return;
 	}
 	virtio_lock(vs);
-	if (off < CC_SIZE && common_reg((unsigned)off, bytes, &reg) == 0)
+	if (bar == VIRTIO_LEGACY_BAR)
+		virtio_legacy_write(vs, off, bytes, val);
+	else if (off < CC_SIZE && common_reg((unsigned)off, bytes, &reg) == 0)
 		common_write(vs, reg, bytes, val);
-	else if (off >= VIRTIO_DEVCFG_OFF && off < VIRTIO_DEVCFG_OFF + vs->devcfg_size &&
-		 vs->ops->cfg_write)
-		vs->ops->cfg_write(vs, (unsigned)(off - VIRTIO_DEVCFG_OFF), bytes, (uint32_t)val);
+	else if (off >= VIRTIO_DEVCFG_OFF && off < VIRTIO_NOTIFY_OFF)
+		virtio_devcfg_write(vs, off - VIRTIO_DEVCFG_OFF, bytes, (uint32_t)val);
 	virtio_unlock(vs);
 }
 
-/* BAR 4 moved: each queue's notify address moves with it. */
+/* A BAR moved: each queue's notify address moves with it. */
 void virtio_bar_mapped(struct pci_devinst *pi, int bar, bool mapped, uint64_t addr)
 {
 	struct virtio_softc *vs = pi->softc;
 
+	if (bar == VIRTIO_LEGACY_BAR)
+		virtio_legacy_mapped(vs, mapped, addr);
 	if (bar != VIRTIO_BAR)
 		return;
 	for (int i = 0; i < vs->ops->nqueues; i++) {
@@ -617,6 +641,34 @@ static int setup_queues(struct virtio_softc *vs)
 	return 0;
 }
 
+/* The PCI device ID of a transitional device (section 4.1.2.1), 0 if it has none. */
+static uint16_t transitional_id(uint16_t device_id)
+{
+	static const uint16_t ids[] = {
+		[VIRTIO_ID_NET] = 0x1000, [VIRTIO_ID_BLOCK] = 0x1001,
+		[VIRTIO_ID_CONSOLE] = 0x1003, [VIRTIO_ID_RNG] = 0x1005,
+	};
+
+	return device_id < sizeof(ids) / sizeof(ids[0]) ? ids[device_id] : 0;
+}
+
+/*
+ * Transitional when the device type has a legacy ID: revision 0 and the
+ * legacy I/O BAR besides the capabilities, as QEMU's "pc" machine does;
+ * drivers that know virtio 1.x use the capabilities (Linux >= 4.0, SeaBIOS,
+ * FreeBSD >= 13), older ones (FreeBSD 12, Linux 3.x) and edk2's
+ * VirtioPciDeviceDxe use the legacy registers. Otherwise modern only.
+ */
+static void set_ids(struct pci_devinst *pi, const struct virtio_devops *ops)
+{
+	uint16_t legacy = transitional_id(ops->device_id);
+
+	pci_set_ids(pi, VIRTIO_PCI_VENDOR,
+		    legacy ? legacy : (uint16_t)(VIRTIO_PCI_MODERN_BASE + ops->device_id),
+		    ops->pci_class, ops->pci_subclass, VIRTIO_PCI_VENDOR, ops->device_id,
+		    legacy ? 0 : 1);
+}
+
 int virtio_pci_init(struct pci_devinst *pi, struct virtio_softc *vs,
 		    const struct virtio_devops *ops, const void *devcfg, size_t devcfg_size)
 {
@@ -626,9 +678,9 @@ int virtio_pci_init(struct pci_devinst *pi, struct virtio_softc *vs,
 	vs->devcfg_size = devcfg_size;
 	pthread_mutex_init(&vs->lock, NULL);
 	pi->softc = vs;
-	pci_set_ids(pi, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_MODERN_BASE + ops->device_id),
-		    ops->pci_class, ops->pci_subclass, VIRTIO_PCI_VENDOR, ops->device_id, 1);
+	set_ids(pi, ops);
 	if (devcfg_size > VIRTIO_NOTIFY_OFF - VIRTIO_DEVCFG_OFF || add_caps(pi, vs) < 0 ||
+	    (transitional_id(ops->device_id) && virtio_legacy_init(pi, vs) < 0) ||
 	    pci_add_msix(pi, ops->nqueues + 1u, VIRTIO_MSIX_BAR) < 0 ||
 	    pci_alloc_bar(pi, VIRTIO_BAR, PCI_BAR_MEM32, VIRTIO_BAR_SIZE) < 0 ||
 	    setup_queues(vs) < 0) {

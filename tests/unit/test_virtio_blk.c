@@ -1,6 +1,7 @@
 /*
- * virtio-blk over the modern virtio-pci transport (src/virtio/virtio_blk.c,
- * virtio_pci.c), driven end to end as a guest driver would: capabilities,
+ * virtio-blk over the virtio-pci transport (src/virtio/virtio_blk.c,
+ * virtio_pci.c, and the legacy interface in virtio_pci_legacy.c), driven end
+ * to end as a guest driver would: capabilities,
  * status handshake, feature negotiation, queue set-up in fake guest RAM,
  * requests through the ring, kicks through the notify address, completions
  * from io_uring, MSI-X or INTx + ISR (the driver itself is virtio_driver.h,
@@ -287,7 +288,8 @@ static void test_handshake(void **state)
 	uint64_t f = device_features(&rw.v), rof = device_features(&ro.v);
 	struct drv *d = &rw;
 
-	assert_int_equal(cfg_rd(d->v.slot, 0, 4), 0x10421af4u); /* modern virtio-blk */
+	assert_int_equal(cfg_rd(d->v.slot, 0, 4), 0x10011af4u); /* transitional virtio-blk */
+	assert_int_equal(cfg_rd(d->v.slot, PCIR_REVID, 1), 0);  /* as legacy drivers require */
 	assert_int_equal(cfg_rd(d->v.slot, PCIR_SUBDEV, 2), VIRTIO_ID_BLOCK);
 	assert_true(f & BIT(VIRTIO_F_VERSION_1));
 	assert_true(f & BIT(F_FLUSH));
@@ -930,6 +932,122 @@ static void test_intx_isr(void **state)
 	avail(&d->q)->flags = 0;
 }
 
+/* ---- The legacy interface ----------------------------------------------------- */
+
+/* As Linux's virtio_pci_legacy (or FreeBSD 12): 32 feature bits, a page-frame queue. */
+static void lg_init(struct drv *d, uint32_t features)
+{
+	lg_negotiate(&d->v, features);
+	lg_queue_setup(&d->q, &d->v, 0, d->ring_gpa);
+	assert_int_equal(d->q.size, 256); /* the device's size: a legacy driver cannot pick */
+	lg_driver_ok(&d->v);
+}
+
+static uint64_t lg_capacity(const struct drv *d, unsigned devcfg)
+{
+	return lg_rd(&d->v, devcfg, 4) | (uint64_t)lg_rd(&d->v, devcfg + 4, 4) << 32;
+}
+
+static void test_legacy_io(void **state)
+{
+	struct drv *d = &rw;
+	struct pci_devinst *pi = pci_find(0, d->v.slot, 0);
+	uint32_t host = lg_rd(&d->v, LG_HOST_FEATURES, 4);
+	uint8_t want[2 * SECTOR];
+	uint32_t len;
+
+	/* The low half of what the modern interface offers. */
+	assert_int_equal(host, (uint32_t)device_features(&d->v));
+	assert_true(host & BIT(F_FLUSH));
+	lg_init(d, BIT(F_FLUSH) | BIT(F_SEG_MAX) | BIT(F_BLK_SIZE));
+	assert_int_equal(lg_rd(&d->v, LG_GUEST_FEATURES, 4),
+			 BIT(F_FLUSH) | BIT(F_SEG_MAX) | BIT(F_BLK_SIZE));
+	assert_int_equal(lg_rd(&d->v, LG_QUEUE_PFN, 4), d->ring_gpa >> 12);
+	/* MSI-X off: the device config right after the ISR, at 0x14. */
+	assert_int_equal(lg_capacity(d, LG_DEVCFG), IMG_SIZE / SECTOR);
+	assert_int_equal(rd(d, 20, sizeof(want), &len), S_OK);
+	assert_int_equal(len, sizeof(want) + 1);
+	fill_pattern(want, 20 * SECTOR, sizeof(want));
+	assert_memory_equal(ram(DATA(d)), want, sizeof(want));
+	memset(ram(DATA(d)), 0x3c, SECTOR);
+	assert_int_equal(wr(d, 7, SECTOR, NULL), S_OK);
+	image_read(7 * SECTOR, want, SECTOR);
+	assert_int_equal(want[0], 0x3c);
+	assert_int_equal(want[SECTOR - 1], 0x3c);
+	assert_int_equal(request(d, T_FLUSH, 0, 0, 0, false, NULL), S_OK);
+	/* INTx and the ISR register (read clears it). */
+	assert_true(WAIT_FOR(pi->intx.asserted));
+	assert_int_equal(lg_rd(&d->v, LG_ISR, 1), 1);
+	assert_false(pi->intx.asserted);
+	assert_int_equal(lg_rd(&d->v, LG_ISR, 1), 0);
+}
+
+static void test_legacy_msix(void **state)
+{
+	struct drv *d = &rw;
+
+	msix_program(&d->v, 2);
+	lg_negotiate(&d->v, BIT(F_FLUSH));
+	/* MSI-X on: two vector registers, and the device config moves to 0x18. */
+	lg_wr(&d->v, LG_MSIX_CONFIG, 2, 0);
+	assert_int_equal(lg_rd(&d->v, LG_MSIX_CONFIG, 2), 0);
+	lg_queue_setup(&d->q, &d->v, 0, d->ring_gpa);
+	lg_wr(&d->v, LG_MSIX_QUEUE, 2, 1);
+	assert_int_equal(lg_rd(&d->v, LG_MSIX_QUEUE, 2), 1);
+	lg_wr(&d->v, LG_MSIX_QUEUE, 2, 5); /* no such vector */
+	assert_int_equal(lg_rd(&d->v, LG_MSIX_QUEUE, 2), VIRTIO_NO_VECTOR);
+	lg_wr(&d->v, LG_MSIX_QUEUE, 2, 1);
+	lg_driver_ok(&d->v);
+	assert_int_equal(lg_capacity(d, LG_DEVCFG + 4), IMG_SIZE / SECTOR);
+	msi_clear();
+	assert_int_equal(rd(d, 3, SECTOR, NULL), S_OK);
+	assert_true(WAIT_FOR(msi_count() == 1));
+	assert_int_equal(msis.data, 0x4031);
+	assert_int_equal(lg_rd(&d->v, LG_ISR, 1), 0);
+}
+
+/* A hostile legacy driver: the device fails safe, and a reset brings it back. */
+static void test_legacy_hostile(void **state)
+{
+	struct drv *d = &rw;
+	uint8_t st;
+
+	lg_negotiate(&d->v, BIT(F_FLUSH));
+	/* Accesses of the wrong width are not the register. */
+	assert_int_equal(lg_rd(&d->v, LG_HOST_FEATURES, 2), 0);
+	lg_wr(&d->v, LG_QUEUE_SEL, 1, 0);
+	/* No queue 3: size 0, its page frame ignored, its kicks too. */
+	lg_wr(&d->v, LG_QUEUE_SEL, 2, 3);
+	assert_int_equal(lg_rd(&d->v, LG_QUEUE_NUM, 2), 0);
+	lg_wr(&d->v, LG_QUEUE_PFN, 4, 0x20);
+	assert_int_equal(lg_rd(&d->v, LG_QUEUE_PFN, 4), 0);
+	lg_wr(&d->v, LG_QUEUE_NOTIFY, 2, 3);
+	lg_wr(&d->v, LG_QUEUE_NOTIFY, 2, 0xffff);
+	/* Rings past the end of guest RAM: NEEDS_RESET, nothing touched. */
+	lg_wr(&d->v, LG_QUEUE_SEL, 2, 0);
+	lg_wr(&d->v, LG_QUEUE_PFN, 4, (RAM_SIZE - 4096) >> 12);
+	st = (uint8_t)lg_rd(&d->v, LG_STATUS, 1);
+	assert_true(st & VIRTIO_STATUS_NEEDS_RESET);
+	lg_wr(&d->v, LG_QUEUE_PFN, 4, 0xffffffffu);
+	assert_true(lg_rd(&d->v, LG_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	/* A reset and a proper set-up work again. */
+	lg_init(d, BIT(F_FLUSH));
+	assert_false(lg_rd(&d->v, LG_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(rd(d, 0, SECTOR, NULL), S_OK);
+	/* Page frame 0 deletes the queue: kicks then do nothing. */
+	lg_wr(&d->v, LG_QUEUE_PFN, 4, 0);
+	assert_int_equal(lg_rd(&d->v, LG_QUEUE_PFN, 4), 0);
+	put_hdr(d, HDR(d), T_IN, 0);
+	post(&d->q, (struct seg[]){ { HDR(d), 16, false }, { STATUS(d), 1, true } }, 2);
+	kick(&d->q);
+	sleep_ms(50);
+	assert_int_equal(used_pending(&d->q), 0);
+	/* The modern interface after a legacy driver (kexec into a new kernel). */
+	drv_init(d);
+	assert_int_equal(cfg_rd(d->v.slot, PCIR_REVID, 1), 0);
+	assert_int_equal(rd(d, 1, SECTOR, NULL), S_OK);
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int main(void)
@@ -959,6 +1077,9 @@ int main(void)
 		T(test_reset_with_requests_in_flight),
 		T(test_msix_completion),
 		T(test_intx_isr),
+		T(test_legacy_io),
+		T(test_legacy_msix),
+		T(test_legacy_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -281,14 +281,19 @@ static uint32_t tx_chain(struct nic *n, const struct seg *s, unsigned cnt)
 	return e.len;
 }
 
-/* A zero header and the frame, as two descriptors (Linux's layout without offloads). */
-static void tx_frame(struct nic *n, const uint8_t *frame, size_t len)
+/* A zero header (hdr_len bytes) and the frame in two descriptors, as Linux without offloads. */
+static void tx_frame_hdr(struct nic *n, const uint8_t *frame, size_t len, uint32_t hdr_len)
 {
-	memset(ram(TXB(n)), 0, HDR_LEN);
+	memset(ram(TXB(n)), 0, hdr_len);
 	memcpy(ram(TXB(n) + 0x100), frame, len);
-	assert_int_equal(tx_chain(n, (struct seg[]){ { TXB(n), HDR_LEN, false },
+	assert_int_equal(tx_chain(n, (struct seg[]){ { TXB(n), hdr_len, false },
 						    { TXB(n) + 0x100, (uint32_t)len, false } }, 2),
 			 0);
+}
+
+static void tx_frame(struct nic *n, const uint8_t *frame, size_t len)
+{
+	tx_frame_hdr(n, frame, len, HDR_LEN);
 }
 
 static void tx_arp(struct nic *n)
@@ -664,7 +669,7 @@ static void test_features(void **state)
 	uint8_t ad = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
 	uint64_t f = device_features(&sl.v);
 
-	assert_int_equal(cfg_rd(sl.v.slot, 0, 4), 0x10411af4u);   /* modern virtio-net */
+	assert_int_equal(cfg_rd(sl.v.slot, 0, 4), 0x10001af4u);   /* transitional virtio-net */
 	assert_int_equal(cfg_rd(sl.v.slot, PCIR_SUBDEV, 2), VIRTIO_ID_NET);
 	assert_int_equal(cfg_rd(sl.v.slot, PCIR_CLASS, 1), 0x02);   /* network */
 	assert_int_equal(cc_rd(&sl.v, CC_NUM_QUEUES, 2), 3);
@@ -1250,6 +1255,94 @@ static void test_tap_needs_reset_no_spin(void **state)
 	nic_start(&tp, features_but(&tp, 0), 64);
 }
 
+/* ---- A legacy driver without mergeable buffers: the 10-byte header ------------------ */
+
+#define LEGACY_HDR_LEN 10
+
+static void lg_nic_start(struct nic *n, uint32_t features)
+{
+	lg_negotiate(&n->v, features);
+	lg_queue_setup(&n->rx, &n->v, RXQ, n->area);
+	lg_queue_setup(&n->tx, &n->v, TXQ, n->area + DQ_AREA);
+	lg_queue_setup(&n->ctrl, &n->v, CTRLQ, n->area + 2 * DQ_AREA);
+	lg_driver_ok(&n->v);
+}
+
+static void lg_tx_frame(struct nic *n, const uint8_t *frame, size_t len)
+{
+	tx_frame_hdr(n, frame, len, LEGACY_HDR_LEN);
+}
+
+/* The next frame whose payload matches: one buffer, a 10-byte zero header, then the frame. */
+static bool lg_rx_expect(struct nic *n, bool (*match)(const uint8_t *, size_t), uint32_t *len)
+{
+	static const uint8_t zero[LEGACY_HDR_LEN];
+
+	for (int i = 0; i < 32; i++) {
+		struct vring_used_elem_le e;
+		const uint8_t *b;
+
+		if (!wait_used_min(&n->rx, 1))
+			return false;
+		e = take_used(&n->rx);
+		b = ram(n->rxb[e.id].gpa);
+		assert_true(e.len > LEGACY_HDR_LEN && e.len <= n->rxb[e.id].len);
+		assert_memory_equal(b, zero, LEGACY_HDR_LEN);
+		if (match(b + LEGACY_HDR_LEN, e.len - LEGACY_HDR_LEN)) {
+			*len = e.len;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_legacy_short_header(void **state)
+{
+	uint8_t f[600];
+	uint32_t len;
+
+	/* No VERSION_1 (bit 32 does not exist here), no MRG_RXBUF: the 10-byte header. */
+	assert_true(lg_rd(&sl.v, LG_HOST_FEATURES, 4) & BIT(F_MRG_RXBUF));
+	lg_nic_start(&sl, BIT(F_MAC) | BIT(F_STATUS));
+	/* MSI-X off: the MAC at 0x14. */
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(lg_rd(&sl.v, LG_DEVCFG + i, 1), guest_mac[i]);
+	rx_post(&sl, BIG, 16);
+	kick(&sl.rx);
+	lg_tx_frame(&sl, f, arp_request(f, "10.0.2.2"));
+	assert_true(lg_rx_expect(&sl, is_arp_reply, &len));
+	assert_true(len >= LEGACY_HDR_LEN + 42 && len <= LEGACY_HDR_LEN + 64);
+	lg_tx_frame(&sl, f, dhcp_discover(f));
+	assert_true(lg_rx_expect(&sl, is_dhcp_offer, &len));
+	/* A frame shorter than its header plus an Ethernet header is dropped, no harm. */
+	assert_int_equal(tx_chain(&sl, (struct seg[]){ { TXB(&sl), LEGACY_HDR_LEN + 13, false } },
+				  1), 0);
+	assert_false(lg_rd(&sl.v, LG_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* On a tap (which speaks the 12-byte header) both ways, byte for byte. */
+static void test_tap_legacy_header(void **state)
+{
+	uint8_t f[60], in[128];
+	uint32_t len;
+	int ps;
+
+	tap_or_skip();
+	ps = packet_socket();
+	lg_nic_start(&tp, BIT(F_MAC) | BIT(F_STATUS));
+	test_frame(f, bcast, "khyve legacy tx");
+	lg_tx_frame(&tp, f, 60);
+	assert_int_equal(host_recv(ps, in, sizeof(in), 5000), 60);
+	assert_memory_equal(in, f, 60);
+	rx_post(&tp, BIG, TAP_BUFS);
+	kick(&tp.rx);
+	host_send(ps, f, test_frame(f, guest_mac, "khyve legacy rx"));
+	want_text = "khyve legacy rx";
+	assert_true(lg_rx_expect(&tp, is_test_frame, &len));
+	assert_int_equal(len, LEGACY_HDR_LEN + 60);
+	close(ps);
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int main(void)
@@ -1288,6 +1381,8 @@ int main(void)
 		T(test_tap_frames),
 		T(test_tap_no_buffers_no_spin),
 		T(test_tap_needs_reset_no_spin),
+		T(test_legacy_short_header),
+		T(test_tap_legacy_header),
 	};
 	int failed;
 

@@ -9,7 +9,9 @@
  * in BAR 4 and the MSI-X table; the status/feature handshake; split
  * virtqueues laid out in guest RAM, with descriptor/avail writers, kicks
  * through the notify address (no KVM: an MMIO write that signals the queue's
- * eventfd) and readers of the used ring; MSIs recorded through
+ * eventfd) and readers of the used ring; the legacy interface of a
+ * transitional device (I/O BAR 0, page-frame queues, port kicks) as Linux's
+ * virtio_pci_legacy drives it; MSIs recorded through
  * pci_set_msi_sender(); the event loop on its own thread, as khyve's main
  * thread, while the test plays the vCPU.
  *
@@ -32,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/inout.h"
 #include "core/mem.h"
 #include "core/mevent.h"
 #include "lib/vmmapi.h"
@@ -366,6 +369,7 @@ struct dq {
 	uint16_t index, size;
 	uint64_t desc, avail, used;
 	uint64_t notify;           /* its notify address, read at dq_setup() */
+	bool legacy;               /* set up through the legacy interface: kicks go to BAR 0 */
 	uint16_t avail_idx, used_seen, next_desc;
 };
 
@@ -449,10 +453,15 @@ static inline uint16_t post(struct dq *q, const struct seg *s, unsigned n)
 	return head;
 }
 
+static inline void lg_wr(const struct vdev *v, unsigned off, int bytes, uint32_t val);
+
 /* Notify through the queue's notify address (an MMIO write: no ioeventfd here). */
 static inline void kick(const struct dq *q)
 {
-	mmio_wr(q->notify, 2, q->index);
+	if (q->legacy)
+		lg_wr(q->dev, 0x10, 2, q->index);
+	else
+		mmio_wr(q->notify, 2, q->index);
 }
 
 static inline uint16_t used_idx(const struct dq *q)
@@ -482,6 +491,80 @@ static inline bool wait_used_min(const struct dq *q, unsigned n)
 static inline struct vring_used_elem_le take_used(struct dq *q)
 {
 	return used(q)->ring[q->used_seen++ % q->size];
+}
+
+/* ---- The legacy interface (virtio 1.1 section 4.1.4.8) ----------------------- */
+
+#define LG_HOST_FEATURES 0x00
+#define LG_GUEST_FEATURES 0x04
+#define LG_QUEUE_PFN 0x08
+#define LG_QUEUE_NUM 0x0c
+#define LG_QUEUE_SEL 0x0e
+#define LG_QUEUE_NOTIFY 0x10
+#define LG_STATUS 0x12
+#define LG_ISR 0x13
+#define LG_MSIX_CONFIG 0x14
+#define LG_MSIX_QUEUE 0x16
+#define LG_DEVCFG 0x14        /* 0x18 while MSI-X is on */
+
+/* BAR 0, with I/O decoding on. */
+static inline uint16_t lg_port(const struct vdev *v)
+{
+	uint32_t bar = cfg_rd(v->slot, PCIR_BAR0, 4);
+
+	assert_int_equal(bar & 1, 1); /* an I/O BAR */
+	cfg_wr(v->slot, PCIR_COMMAND, 2, cfg_rd(v->slot, PCIR_COMMAND, 2) | PCIM_CMD_PORTEN);
+	return (uint16_t)(bar & ~3u);
+}
+
+static inline uint32_t lg_rd(const struct vdev *v, unsigned off, int bytes)
+{
+	uint32_t val = 0;
+
+	assert_int_equal(emulate_inout(&ctx, true, (uint16_t)(lg_port(v) + off), bytes, &val), 0);
+	return bytes == 4 ? val : val & ((1u << (8 * bytes)) - 1);
+}
+
+static inline void lg_wr(const struct vdev *v, unsigned off, int bytes, uint32_t val)
+{
+	assert_int_equal(emulate_inout(&ctx, false, (uint16_t)(lg_port(v) + off), bytes, &val), 0);
+}
+
+/* Reset (wait for 0), ACKNOWLEDGE | DRIVER, the features (32 bits), as Linux. */
+static inline void lg_negotiate(const struct vdev *v, uint32_t features)
+{
+	lg_wr(v, LG_STATUS, 1, 0);
+	assert_true(WAIT_FOR(lg_rd(v, LG_STATUS, 1) == 0));
+	lg_wr(v, LG_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE);
+	lg_wr(v, LG_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	lg_wr(v, LG_GUEST_FEATURES, 4, features);
+}
+
+/*
+ * Queue index at area (4 KiB aligned) in the legacy layout, of the size the
+ * device dictates: descriptors, then avail, used at the next page; then
+ * its page frame number written, which starts it.
+ */
+static inline void lg_queue_setup(struct dq *q, const struct vdev *v, uint16_t index,
+				  uint64_t area)
+{
+	uint16_t size;
+
+	lg_wr(v, LG_QUEUE_SEL, 2, index);
+	size = (uint16_t)lg_rd(v, LG_QUEUE_NUM, 2);
+	assert_int_not_equal(size, 0);
+	assert_int_equal(area & 4095, 0);
+	*q = (struct dq){ .dev = v, .index = index, .size = size, .desc = area,
+			  .avail = area + 16ull * size, .legacy = true };
+	q->used = (q->avail + 6 + 2ull * size + 4095) & ~4095ull;
+	memset(ram(area), 0, DQ_AREA);
+	lg_wr(v, LG_QUEUE_PFN, 4, (uint32_t)(area >> 12));
+}
+
+static inline void lg_driver_ok(const struct vdev *v)
+{
+	lg_wr(v, LG_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				       VIRTIO_STATUS_DRIVER_OK);
 }
 
 #endif
