@@ -25,12 +25,15 @@ for a; do
 	esac
 done
 
-# Modules the guest loads, in this order (dependencies are added): ACPI
-# power button; virtio over PCI (modern and legacy), its block and entropy
-# devices; ext4 (crc32c_generic first: ext4 and jbd2 ask the crypto API for
-# "crc32c" and the guest has no modprobe to load it on demand); AHCI disks
-# and CD-ROMs (libata, sd, sr) with iso9660.
-GUEST_MODULES="button evdev virtio_pci virtio_blk virtio_rng virtio_net crc32c_generic ext4 scsi_mod libata libahci ahci sd_mod cdrom sr_mod isofs efivarfs"
+# Modules the guest loads, in groups its /init loads only when some device
+# (or the firmware) needs them, each group in this order (dependencies are
+# added): "base" the ACPI power button; "virtio" virtio over PCI (modern and
+# legacy); "blk", "rng", "net" its drivers; "fs" ext4 (crc32c_generic
+# first: ext4 and jbd2 ask the crypto API for "crc32c" and the guest has no
+# modprobe to load it on demand); "ahci" AHCI disks and CD-ROMs (libata, sd,
+# sr) with iso9660; "efi" efivarfs.
+GUEST_MODULE_GROUPS="base:button,evdev virtio:virtio_pci blk:virtio_blk rng:virtio_rng net:virtio_net fs:crc32c_generic,ext4 ahci:scsi_mod,libata,libahci,ahci,sd_mod,cdrom,sr_mod,isofs efi:efivarfs"
+GUEST_MODULES=$(for g in $GUEST_MODULE_GROUPS; do echo "${g#*:}"; done | tr ',\n' '  ')
 # Programs of the guest beyond busybox (whose mke2fs makes no ext4), from
 # Debian packages installed on this machine, with their shared libraries.
 GUEST_PKGS="e2fsprogs"
@@ -39,7 +42,7 @@ GUEST_PROGS="/sbin/mke2fs"
 tb_kernel
 tb_ensure_pkg $GUEST_PKGS
 key=$( {
-	echo "$KPKG $KPKGVER busybox=$(tb_installed_version busybox-static) modules=$GUEST_MODULES"
+	echo "$KPKG $KPKGVER busybox=$(tb_installed_version busybox-static) modules=$GUEST_MODULE_GROUPS"
 	for p in $GUEST_PKGS; do echo "$p=$(tb_installed_version "$p")"; done
 	echo "programs=$GUEST_PROGS"
 	cat "$TB_DIR/guest-init" "$TB_DIR/acpi-power" "$TB_DIR/build-guest.sh" "$TB_DIR/common.sh"
@@ -79,7 +82,9 @@ build() {
 		esac
 		[ -n "$opt" ] && tb_log "CONFIG_$opt=$(tb_kconfig $opt)"
 	done
-	tb_add_modules "$root" $GUEST_MODULES
+	for g in $GUEST_MODULE_GROUPS; do
+		TB_MODULES_LIST=modules.${g%%:*} tb_add_modules "$root" $(echo "${g#*:}" | tr , ' ')
+	done
 	for p in $GUEST_PROGS; do
 		tb_add_elf "$root" "$p"
 	done

@@ -124,20 +124,22 @@ tb_kconfig() {
 
 # tb_add_modules DEST NAME...: copy the named modules and everything they
 # depend on into DEST/lib/modules/, decompressing .ko.xz/.ko.gz/.ko.zst, and
-# write DEST/etc/modules.load: one line per module in load order, either
-# "NAME PATH" (insmod PATH) or "NAME builtin".  Needs tb_kernel.
+# write DEST/etc/modules.load (or DEST/etc/$TB_MODULES_LIST): one line per
+# module in load order, either "NAME PATH" (insmod PATH) or "NAME builtin".
+# Needs tb_kernel.
 tb_add_modules() {
 	dest=$1; shift
 	mdir=$KROOT/lib/modules/$KVER
+	_tb_list=$dest/etc/${TB_MODULES_LIST:-modules.load}
 	mkdir -p "$dest/lib/modules" "$dest/etc"
-	: >"$dest/etc/modules.load"
+	: >"$_tb_list"
 	for m in "$@"; do
 		# Module names use - and _ interchangeably.
 		pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
 		line=$(grep -E "(^|/)$pat\.ko(\.[a-z]+)?:" "$mdir/modules.dep" | head -n1)
 		if [ -z "$line" ]; then
 			if grep -qE "(^|/)$pat\.ko\$" "$mdir/modules.builtin"; then
-				grep -q "^$m " "$dest/etc/modules.load" || echo "$m builtin" >>"$dest/etc/modules.load"
+				grep -q "^$m " "$_tb_list" || echo "$m builtin" >>"$_tb_list"
 				continue
 			fi
 			tb_die "module $m neither in modules.dep nor modules.builtin of $KVER"
@@ -147,14 +149,14 @@ tb_add_modules() {
 		deps=$(echo "${line#*:}" | tr ' ' '\n' | grep . | awk '{ a[NR] = $0 } END { for (i = NR; i > 0; i--) print a[i] }')
 		for f in $deps ${line%%:*}; do
 			n=$(basename "$f"); n=${n%%.ko*}
-			grep -q "^$n " "$dest/etc/modules.load" && continue
+			grep -q "^$n " "$_tb_list" && continue
 			case $f in
 			*.ko.xz) xz -dc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
 			*.ko.gz) gzip -dc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
 			*.ko.zst) zstd -qdc "$mdir/$f" >"$dest/lib/modules/$n.ko" ;;
 			*) cp "$mdir/$f" "$dest/lib/modules/$n.ko" ;;
 			esac
-			echo "$n /lib/modules/$n.ko" >>"$dest/etc/modules.load"
+			echo "$n /lib/modules/$n.ko" >>"$_tb_list"
 		done
 	done
 }
