@@ -83,34 +83,9 @@ vmm_argv() {
 	esac
 }
 
-# launch TIMEOUT LOG: start _kt_argv in the background (watchdog: SIGTERM
-# after TIMEOUT s, SIGKILL 5 s later); sets PID, WD, T0 (L1 uptime, s).
-launch() {
-	rm -f "$2" "$2.err" "$2.timeout"
-	echo "$_kt_argv" >"$2.cmd"
-	read -r T0 _x </proc/uptime
-	# exec: PID is the VMM itself.
-	eval "exec $_kt_argv" </dev/null >"$2" 2>"$2.err" &
-	PID=$!
-	_kt_watchdog "$1" "$PID" "$2.timeout" >/dev/null 2>&1 &
-	WD=$!
-	_kt_all_pids="$_kt_all_pids $PID $WD"
-}
-
-# reap: wait for PID; sets RC, T1, TIMEDOUT.
-reap() {
-	wait "$PID"
-	RC=$?
-	read -r T1 _x </proc/uptime
-	kill -TERM "$WD" 2>/dev/null
-	wait "$WD" 2>/dev/null
-	TIMEDOUT=0
-	[ -e "$1.timeout" ] && TIMEDOUT=1
-}
-
-# khyve's startup trace, relative to T0: " vm_created=S guest_start=S ..."
+# khyve's startup trace, relative to KT_T0: " vm_created=S guest_start=S ..."
 trace_phases() {
-	tr -d '\r' <"$1.err" | awk -v t0="$T0" '
+	tr -d '\r' <"$1.err" | awk -v t0="$KT_T0" '
 		# Phase lines are "khyve: trace SECONDS PHASE"; "khyve: trace exits ..." is not one.
 		$1 == "khyve:" && $2 == "trace" && $3 ~ /^[0-9.]+$/ && $4 != "start" {
 			p = $4; gsub("-", "_", p)
@@ -131,14 +106,14 @@ one_run() { # CFG I
 	_n=$2
 	_log=$KT_TMP/$1-$2
 	vmm_argv "$1" reboot
-	launch "$RUN_TIMEOUT" "$_log"
-	reap "$_log"
+	kt_launch "$RUN_TIMEOUT" "$_log"
+	kt_reap "$_log"
 	_up=$(kt_value uptime "$_log")
-	_total=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.3f", b - a }')
-	if [ "$TIMEDOUT" = 1 ]; then
+	_total=$(awk -v a="$KT_T0" -v b="$KT_T1" 'BEGIN { printf "%.3f", b - a }')
+	if [ "$KT_TIMEDOUT" = 1 ]; then
 		_st="timeout"
-	elif [ "$RC" != 0 ]; then
-		_st="rc=$RC"
+	elif [ "$KT_RC" != 0 ]; then
+		_st="rc=$KT_RC"
 	elif [ -z "$_up" ]; then
 		_st="no-uptime"
 	else
@@ -146,7 +121,7 @@ one_run() { # CFG I
 	fi
 	_tr=
 	case $1 in khyve-*) _tr=$(trace_phases "$_log") ;; esac
-	bench "run cfg=$1 i=$2 status=$_st rc=$RC total=$_total guest=${_up:--}$_tr"
+	bench "run cfg=$1 i=$2 status=$_st rc=$KT_RC total=$_total guest=${_up:--}$_tr"
 	if [ "$_st" != ok ]; then
 		nbad=$((nbad + 1))
 		[ "$_st" = timeout ] && echo "  bench: $1 run $2 HUNG: killed after $RUN_TIMEOUT s"
@@ -207,14 +182,14 @@ mem_run() { # CFG
 	_n=mem
 	_log=$KT_TMP/$1-mem
 	vmm_argv "$1" wait
-	launch "$RUN_TIMEOUT" "$_log"
+	kt_launch "$RUN_TIMEOUT" "$_log"
 	_st=ok
 	_m=
-	if wait_log '^KT: waiting' "$RUN_TIMEOUT" "$_log" "$PID"; then
+	if wait_log '^KT: waiting' "$RUN_TIMEOUT" "$_log" "$KT_PID"; then
 		# Let the guest settle (its init is idle in sleep).
 		sleep 1
-		if cat "/proc/$PID/smaps" >"$_log.smaps" 2>/dev/null &&
-			cat "/proc/$PID/status" >"$_log.status" 2>/dev/null; then
+		if cat "/proc/$KT_PID/smaps" >"$_log.smaps" 2>/dev/null &&
+			cat "/proc/$KT_PID/status" >"$_log.status" 2>/dev/null; then
 			_m=$(mem_sample "$_log.smaps" "$_log.status")
 			top_maps "$1" "$_log.smaps"
 		else
@@ -225,9 +200,9 @@ mem_run() { # CFG
 	else
 		_st=no-wait
 	fi
-	kill -KILL "$PID" 2>/dev/null
-	reap "$_log"
-	[ "$TIMEDOUT" = 1 ] && _st=timeout
+	kill -KILL "$KT_PID" 2>/dev/null
+	kt_reap "$_log"
+	[ "$KT_TIMEDOUT" = 1 ] && _st=timeout
 	bench "mem cfg=$1 status=$_st $_m"
 	if [ "$_st" != ok ]; then
 		nbad=$((nbad + 1))

@@ -85,17 +85,9 @@ one_run() { # CFG I
 	_n=$2
 	_log=$KT_TMP/$1-$2
 	vmm_argv "$1"
-	rm -f "$_log" "$_log.err" "$_log.timeout"
-	echo "$_kt_argv" >"$_log.cmd"
-	eval "exec $_kt_argv" </dev/null >"$_log" 2>"$_log.err" &
-	_pid=$!
-	_kt_watchdog "$RUN_TIMEOUT" "$_pid" "$_log.timeout" >/dev/null 2>&1 &
-	_wd=$!
-	_kt_all_pids="$_kt_all_pids $_pid $_wd"
-	wait "$_pid"
-	_rc=$?
-	kill -TERM "$_wd" 2>/dev/null
-	wait "$_wd" 2>/dev/null
+	kt_launch "$RUN_TIMEOUT" "$_log"
+	kt_reap "$_log"
+	_rc=$KT_RC
 	_res=$(tr -d '\r' <"$_log" | awk '
 		$1 == "KT:" && $2 == "fio" && NF >= 7 {
 			# read KiB/s, read IOPS, write KiB/s, write IOPS

@@ -87,26 +87,21 @@ one_run() { # CFG I
 	_n=$2
 	_log=$KT_TMP/$1-$2
 	vmm_argv "$1"
-	rm -f "$_log" "$_log.err" "$_log.timeout" "$_log.init" "$_log.fifo"
-	echo "$_kt_argv" >"$_log.cmd"
+	rm -f "$_log.init" "$_log.fifo"
 	mkfifo "$_log.fifo"
+	# The console through a FIFO to an awk that notes when init starts (the
+	# VMM's open of the FIFO waits for the awk's).
+	kt_launch "$RUN_TIMEOUT" "$_log" "$_log.fifo"
 	$AWK -v mark="$_log.init" '{ print }
 		!seen && /KT: init-start/ {
 			getline t <"/proc/uptime"; split(t, u, " ")
 			print u[1] >mark; close(mark); seen = 1
 		}' <"$_log.fifo" >"$_log" &
 	_awk=$!
-	read -r _t0 _x </proc/uptime
-	eval "exec $_kt_argv" </dev/null >"$_log.fifo" 2>"$_log.err" &
-	_pid=$!
-	_kt_watchdog "$RUN_TIMEOUT" "$_pid" "$_log.timeout" >/dev/null 2>&1 &
-	_wd=$!
-	_kt_all_pids="$_kt_all_pids $_pid $_wd $_awk"
-	wait "$_pid"
-	_rc=$?
-	read -r _t1 _x </proc/uptime
-	kill -TERM "$_wd" 2>/dev/null
-	wait "$_wd" "$_awk" 2>/dev/null
+	_kt_all_pids="$_kt_all_pids $_awk"
+	kt_reap "$_log"
+	_rc=$KT_RC _t0=$KT_T0 _t1=$KT_T1
+	wait "$_awk" 2>/dev/null
 	rm -f "$_log.fifo"
 	# A powered-off guest: khyve exits 1, QEMU 0.
 	_want=0

@@ -361,6 +361,34 @@ _kt_watchdog() {
 	exit 0
 }
 
+# kt_launch TIMEOUT LOG [OUT]: start the command vmm_argv built (_kt_argv)
+# in the background for a measurement: stdout to OUT (default LOG), stderr to
+# LOG.err, the command in LOG.cmd; a watchdog sends SIGTERM after TIMEOUT s
+# (unscaled; LOG.timeout says it fired) and SIGKILL 5 s later. Sets KT_PID
+# (the VMM itself), KT_WD and KT_T0 (L1 uptime, s).
+kt_launch() {
+	rm -f "$2" "$2.err" "$2.timeout"
+	echo "$_kt_argv" >"$2.cmd"
+	read -r KT_T0 _x </proc/uptime
+	eval "exec $_kt_argv" </dev/null >"${3:-$2}" 2>"$2.err" &
+	KT_PID=$!
+	_kt_watchdog "$1" "$KT_PID" "$2.timeout" >/dev/null 2>&1 &
+	KT_WD=$!
+	_kt_all_pids="$_kt_all_pids $KT_PID $KT_WD"
+}
+
+# kt_reap LOG: wait for kt_launch's VMM; sets KT_RC, KT_T1 (uptime, s) and
+# KT_TIMEDOUT (1 if the watchdog fired).
+kt_reap() {
+	wait "$KT_PID"
+	KT_RC=$?
+	read -r KT_T1 _x </proc/uptime
+	kill -TERM "$KT_WD" 2>/dev/null
+	wait "$KT_WD" 2>/dev/null
+	KT_TIMEDOUT=0
+	[ -e "$1.timeout" ] && KT_TIMEDOUT=1
+}
+
 # wait_khyve [PID WATCHDOG LOG]: wait for the VM (default: the last one
 # started) to exit; sets KHYVE_RC, KHYVE_TIMEDOUT, VM_LOG.
 wait_khyve() {
@@ -552,6 +580,15 @@ start_script_guest() {
 		-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
 		-o "boot.cmdline=$GUEST_CONSOLE ${KT_CMDLINE_EXTRA:+$KT_CMDLINE_EXTRA }kt.action=script kt.script=\"$_sc\"" \
 		"$(vm_name ${KT_VM:-})"
+}
+
+# run_action_guest TIMEOUT_S CPUS CMDLINE: boot the test guest alone (no PCI
+# devices, 256M, com1 on stdio, console in $KT_TMP/console) with CMDLINE
+# added to its kernel command line (kt.action=... and the like), and wait.
+run_action_guest() {
+	run_khyve "$1" "$KT_TMP/console" -m 256M -c "$2" -l com1,stdio \
+		-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
+		-o "boot.cmdline=$GUEST_CONSOLE $3" "$(vm_name)"
 }
 
 # run_script_guest TIMEOUT_S LOGFILE SCRIPT [ARG...]: start_script_guest and

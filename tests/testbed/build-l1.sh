@@ -6,7 +6,8 @@
 # Environment: VMM (khyve or qemu; qemu packs QEMU into L1), KHYVE (the
 # binary to pack, default build/khyve), TIMEOUT_SCALE (exported to the
 # scenarios inside L1), L1_QEMU=1 (pack QEMU even for VMM=khyve), L1_NET=1
-# (pack the network tools even without net-* scenarios), L1_FW=1 (pack the
+# (pack the network tools even without net-* scenarios or others with a
+# "# e2e-needs: net" line), L1_FW=1 (pack the
 # firmware boot media even without fw-* scenarios).
 #
 # The initramfs is concatenated newc archives: a cached base (busybox,
@@ -155,6 +156,8 @@ fi
 want_net=${L1_NET:-0}
 for s in "$@"; do
 	case $s in net-*) want_net=1 ;; esac
+	# Other scenarios that need them say so: "# e2e-needs: net".
+	grep -q '^# e2e-needs:.*net' "$TB_ROOT/tests/e2e/scenarios/$s.sh" 2>/dev/null && want_net=1
 done
 if [ "$want_net" = 1 ]; then
 	# iproute2's ip (busybox ip has no bridge, tuntap or veth), iperf3

@@ -6,9 +6,7 @@
 # e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
-run_khyve 90 "$KT_TMP/console" -m 256M -c 2 -l com1,stdio \
-	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=$GUEST_CONSOLE kt.action=halt" "$(vm_name)"
+run_action_guest 90 2 "kt.action=halt"
 expect_exit 2
 expect_guest_sane
 expect_log '^KT: action=halt'

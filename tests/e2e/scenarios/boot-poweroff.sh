@@ -2,9 +2,7 @@
 # Boot the test guest, which reports and powers off: khyve exits 1.
 . "$(dirname "$0")/../lib.sh"
 
-run_khyve 60 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
-	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
+run_action_guest 60 1 "kt.action=poweroff"
 expect_exit 1
 expect_guest_sane
 expect_log '^KT: nproc=1$'

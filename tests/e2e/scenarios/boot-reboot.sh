@@ -2,9 +2,7 @@
 # The guest reboots (reboot -f, Linux's default reset method): khyve exits 0.
 . "$(dirname "$0")/../lib.sh"
 
-run_khyve 60 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
-	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=$GUEST_CONSOLE kt.action=reboot" "$(vm_name)"
+run_action_guest 60 1 "kt.action=reboot"
 expect_exit 0
 expect_guest_sane
 expect_log '^KT: action=reboot'

@@ -3,9 +3,7 @@
 # raises an exception): khyve exits 3.
 . "$(dirname "$0")/../lib.sh"
 
-run_khyve 60 "$KT_TMP/console" -m 256M -c 1 -l com1,stdio \
-	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=$GUEST_CONSOLE reboot=t kt.action=reboot" "$(vm_name)"
+run_action_guest 60 1 "reboot=t kt.action=reboot"
 expect_exit 3
 expect_guest_sane
 expect_log '^KT: action=reboot'
