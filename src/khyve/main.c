@@ -220,6 +220,9 @@ static void setup_vcpus(const struct cpu_topology *topo)
 	size_t size = sizeof(*host_cpuid) + host_cpuid->nent * sizeof(host_cpuid->entries[0]);
 	struct kvm_cpuid2 *cpuid = malloc(size);
 
+	if (vm_check_extension(ctx, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		cpuid_add_tsc_deadline(host_cpuid);
+
 	for (int i = 0; i < topo->cpus; i++) {
 		memcpy(cpuid, host_cpuid, size);
 		cpuid_customize(cpuid, topo, i);

@@ -355,7 +355,8 @@ static bool handle_chain(struct blk_softc *sc, struct blk_req *r, const struct v
 	return true;
 }
 
-static void blk_process(struct blk_softc *sc)
+/* Submit what the driver made available, until the ring is empty or we are stalled. */
+static void submit_available(struct blk_softc *sc)
 {
 	struct virtqueue *vq = virtio_vq(&sc->vs, 0);
 	struct vq_chain *c = sc->vs.chain;
@@ -378,7 +379,24 @@ static void blk_process(struct blk_softc *sc)
 			sc->stalled = true;
 	} while (!sc->stalled && vq_enable_notify(vq));
 	blockif_kick(sc->bc);
-	virtio_queue_done(&sc->vs, 0); /* requests completed without I/O */
+}
+
+/*
+ * Reads the page cache can serve complete while they are submitted: collect
+ * them in this same wakeup, under the same interrupt, instead of on the next
+ * turn of the event loop. Completions that free room for a stalled queue
+ * let it go on.
+ */
+static void blk_process(struct blk_softc *sc)
+{
+	for (;;) {
+		submit_available(sc);
+		if (sc->inflight == 0 || blockif_complete(sc->bc) == 0 || !sc->stalled ||
+		    (sc->vs.status & VIRTIO_STATUS_NEEDS_RESET))
+			break;
+		sc->stalled = false;
+	}
+	virtio_queue_done(&sc->vs, 0);
 }
 
 static void blk_notify(struct virtio_softc *vs, int q)

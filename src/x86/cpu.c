@@ -12,6 +12,7 @@
 #include "core/options.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
 
@@ -176,6 +177,13 @@ void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int
 			break;
 		}
 	}
+}
+
+void cpuid_add_tsc_deadline(struct kvm_cpuid2 *cpuid)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 1)
+			cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 #define MSR_MTRR_DEF_TYPE 0x2ff

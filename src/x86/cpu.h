@@ -33,6 +33,12 @@ uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu);
  * a copy: cpuid entries are per vCPU.
  */
 void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int vcpu);
+/*
+ * Announce the TSC-deadline timer (leaf 1 ECX[24]): KVM emulates it but, as
+ * an emulated feature, leaves it out of the supported CPUID; call when
+ * KVM_CAP_TSC_DEADLINE_TIMER says it is there (QEMU does the same).
+ */
+void cpuid_add_tsc_deadline(struct kvm_cpuid2 *cpuid);
 
 /*
  * Power-on MSR state firmware would otherwise establish: MTRRs enabled with

@@ -250,6 +250,21 @@ static struct kvm_cpuid2 *customized(int sockets, int cores, int threads, int vc
 	return c;
 }
 
+/* The TSC-deadline bit goes on leaf 1 only, the rest of ECX untouched. */
+static void test_tsc_deadline_bit(void **state)
+{
+	struct kvm_cpuid2 *c = host_cpuid();
+	uint32_t ecx, ecx7 = find(c, 7, 0) ? find(c, 7, 0)->ecx : 0;
+
+	find(c, 1, 0)->ecx &= ~(1u << 24); /* as KVM reports it */
+	ecx = find(c, 1, 0)->ecx;
+	cpuid_add_tsc_deadline(c);
+	assert_int_equal(find(c, 1, 0)->ecx, ecx | (1u << 24));
+	if (find(c, 7, 0))
+		assert_int_equal(find(c, 7, 0)->ecx, ecx7);
+	free(c);
+}
+
 static void test_leaf1_apic_id_per_vcpu(void **state)
 {
 	struct cpu_topology t = topo(0, 2, 3, 2);
@@ -488,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_apic_ids_three_threads),
 		cmocka_unit_test(test_apic_ids_unique_and_decodable),
 		cmocka_unit_test(test_leaf1_apic_id_per_vcpu),
+		cmocka_unit_test(test_tsc_deadline_bit),
 		cmocka_unit_test(test_leaf1_keeps_low_ebx_sets_hypervisor),
 		cmocka_unit_test(test_leaf1_single_cpu_package_has_no_htt),
 		cmocka_unit_test(test_leaf1_multicore_package_has_htt_and_count),
