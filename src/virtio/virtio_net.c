@@ -118,7 +118,6 @@ struct net_softc {
 	struct net_config cfg;
 	uint8_t mac[6];              /* mac= or the default: cfg.mac again at reset */
 	bool vnet_hdr;               /* backend frames carry the header */
-	unsigned hdr_len;            /* the guest's header: NET_HDR_LEN or _LEGACY */
 	bool rx_on;                  /* backend notifications enabled */
 	struct virtio_devops ops;
 	/* Receive reserve: a ring of chains popped but not yet used. */
@@ -137,6 +136,14 @@ struct net_softc {
 static bool mergeable(const struct net_softc *sc)
 {
 	return virtio_has_feature(&sc->vs, VIRTIO_NET_F_MRG_RXBUF);
+}
+
+/* The guest's header: with num_buffers (virtio 1.x, or mergeable buffers) or without. */
+static unsigned guest_hdr_len(const struct net_softc *sc)
+{
+	bool num_buffers = virtio_has_feature(&sc->vs, VIRTIO_F_VERSION_1) || mergeable(sc);
+
+	return num_buffers ? NET_HDR_LEN : NET_HDR_LEN_LEGACY;
 }
 
 /* The largest frame (with header) this guest can be handed, given its features. */
@@ -258,7 +265,7 @@ static void rx_deliver(struct net_softc *sc, uint8_t *frame, size_t len)
 		return; /* only possible with a full ring of tiny buffers: drop */
 	if (!mergeable(sc) && sc->reserve[sc->res_head].capacity < len)
 		len = 0;
-	if (sc->hdr_len == NET_HDR_LEN) {
+	if (guest_hdr_len(sc) == NET_HDR_LEN) {
 		frame[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
 		frame[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
 	}
@@ -298,7 +305,7 @@ static void rx_process(struct net_softc *sc)
 		} else if (n < NET_HDR_LEN) {
 			continue;
 		}
-		if (sc->hdr_len == NET_HDR_LEN) {
+		if (guest_hdr_len(sc) == NET_HDR_LEN) {
 			rx_deliver(sc, sc->frame, (size_t)n);
 		} else {
 			/* The header without num_buffers, right before the frame. */
@@ -368,14 +375,14 @@ static unsigned widen_header(const struct vq_chain *c, struct iovec *out, unsign
 static void tx_one(struct net_softc *sc, const struct vq_chain *c)
 {
 	static struct iovec iov[VQ_MAX_SIZE + 1]; /* main thread only */
+	unsigned hdr_len = guest_hdr_len(sc);
 
 	/* A frame needs its header and must not be absurdly large; else drop it. */
-	if (c->readable_len < sc->hdr_len + 14 ||
-	    c->readable_len - sc->hdr_len > NETBE_MAX_FRAME - NET_HDR_LEN)
+	if (c->readable_len < hdr_len + 14 || c->readable_len - hdr_len > NETBE_MAX_FRAME - NET_HDR_LEN)
 		return;
 	if (!sc->vnet_hdr)
-		(void)netbe_send(sc->be, iov, (int)iov_from(c, sc->hdr_len, iov, VQ_MAX_SIZE));
-	else if (sc->hdr_len == NET_HDR_LEN)
+		(void)netbe_send(sc->be, iov, (int)iov_from(c, hdr_len, iov, VQ_MAX_SIZE));
+	else if (hdr_len == NET_HDR_LEN)
 		(void)netbe_send(sc->be, c->iov, c->nreadable);
 	else
 		(void)netbe_send(sc->be, iov, (int)widen_header(c, iov, VQ_MAX_SIZE + 1));
@@ -546,7 +553,7 @@ static bool vhost_start(struct net_softc *sc)
 
 	if (sc->vhost_running)
 		return true;
-	if (sc->hdr_len != NET_HDR_LEN)
+	if (guest_hdr_len(sc) != NET_HDR_LEN)
 		return false; /* the tap speaks the 12-byte header, the kernel would not adapt */
 	for (int q = 0; q < VHOST_NET_NQUEUES; q++)
 		if (!vhost_ring(sc, q, &rings[q]))
@@ -645,10 +652,6 @@ static void net_driver_ok(struct virtio_softc *vs)
 {
 	struct net_softc *sc = (struct net_softc *)vs;
 
-	bool num_buffers = virtio_has_feature(vs, VIRTIO_F_VERSION_1) ||
-			   virtio_has_feature(vs, VIRTIO_NET_F_MRG_RXBUF);
-
-	sc->hdr_len = num_buffers ? NET_HDR_LEN : NET_HDR_LEN_LEGACY;
 	if (sc->vnet_hdr)
 		(void)netbe_set_offloads(sc->be, guest_offloads(vs));
 	if (sc->vhost != NULL && vhost_start(sc))
