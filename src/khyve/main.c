@@ -217,11 +217,19 @@ static void setup_vcpus(const struct cpu_topology *topo)
 		fprintf(stderr, "khyve: cannot create %d vCPUs\n", topo->cpus);
 		die();
 	}
-	size_t size = sizeof(*host_cpuid) + host_cpuid->nent * sizeof(host_cpuid->entries[0]);
-	struct kvm_cpuid2 *cpuid = malloc(size);
+	size_t room = sizeof(*host_cpuid) +
+		      (host_cpuid->nent + CPUID_EXTRA_ENTRIES) * sizeof(host_cpuid->entries[0]);
+	struct kvm_cpuid2 *base = realloc(host_cpuid, room), *cpuid = malloc(room);
 
+	if (base == NULL || cpuid == NULL) {
+		fprintf(stderr, "khyve: out of memory\n");
+		die();
+	}
+	host_cpuid = base;
 	if (vm_check_extension(ctx, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
 		cpuid_add_tsc_deadline(host_cpuid);
+	cpuid_add_topology_leaves(host_cpuid, topo);
+	size_t size = sizeof(*host_cpuid) + host_cpuid->nent * sizeof(host_cpuid->entries[0]);
 
 	for (int i = 0; i < topo->cpus; i++) {
 		memcpy(cpuid, host_cpuid, size);

@@ -15,6 +15,10 @@
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
+#define CPUID_80000001_ECX_TOPOEXT (1u << 22)
+#define CPUID_AMD_TOPOLOGY_LEAF 0x8000001eu
+#define CPUID_VENDOR_AUTHENTICAMD_EBX 0x68747541u /* "Auth" */
+#define CPUID_VENDOR_HYGONGENUINE_EBX 0x6f677948u /* "Hygo" */
 
 static int bits_for(int n)
 {
@@ -177,6 +181,54 @@ void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int
 			break;
 		}
 	}
+}
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+				     uint32_t index)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == function && cpuid->entries[i].index == index)
+			return &cpuid->entries[i];
+	return NULL;
+}
+
+/* An entry for function.index, added (zeroed) if the host had none; caller leaves room. */
+static struct kvm_cpuid_entry2 *cpuid_ensure(struct kvm_cpuid2 *cpuid, uint32_t function,
+					     uint32_t index, uint32_t flags)
+{
+	struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, function, index);
+
+	if (e == NULL) {
+		e = &cpuid->entries[cpuid->nent++];
+		*e = (struct kvm_cpuid_entry2){ .function = function, .index = index, .flags = flags };
+	}
+	return e;
+}
+
+static bool vendor_is_amd(struct kvm_cpuid2 *cpuid)
+{
+	const struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, 0, 0);
+
+	return e && (e->ebx == CPUID_VENDOR_AUTHENTICAMD_EBX ||
+		     e->ebx == CPUID_VENDOR_HYGONGENUINE_EBX);
+}
+
+void cpuid_add_topology_leaves(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t)
+{
+	struct kvm_cpuid_entry2 *max = cpuid_find(cpuid, 0, 0);
+	struct kvm_cpuid_entry2 *ext_max = cpuid_find(cpuid, 0x80000000u, 0);
+	struct kvm_cpuid_entry2 *ext_1 = cpuid_find(cpuid, 0x80000001u, 0);
+
+	/* Leaf 0xB: SMT level, core level, then the invalid level that ends the list. */
+	if (max != NULL && max->eax >= 0xb)
+		for (uint32_t level = 0; level < 3; level++)
+			cpuid_ensure(cpuid, 0xb, level, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	if (t->threads < 2 || !vendor_is_amd(cpuid) || ext_max == NULL || ext_1 == NULL)
+		return;
+	ext_1->ecx |= CPUID_80000001_ECX_TOPOEXT;
+	if (ext_max->eax < CPUID_AMD_TOPOLOGY_LEAF)
+		ext_max->eax = CPUID_AMD_TOPOLOGY_LEAF;
+	cpuid_ensure(cpuid, CPUID_AMD_TOPOLOGY_LEAF, 0, 0);
 }
 
 void cpuid_add_tsc_deadline(struct kvm_cpuid2 *cpuid)

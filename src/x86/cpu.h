@@ -34,6 +34,23 @@ uint32_t topology_apic_id(const struct cpu_topology *t, int vcpu);
  */
 void cpuid_customize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t, int vcpu);
 /*
+ * Make sure the leaves that tell a guest its topology exist, so that
+ * cpuid_customize can fill them in however little the host CPU reports
+ * (the host's own topology is irrelevant to the guest's):
+ * - leaf 0xB, levels 0-2 (SMT, core, end), whenever the maximum basic leaf
+ *   reaches it: Linux reads packages and cores from it on AMD too;
+ * - on an AMD (or Hygon) CPUID with threads > 1, leaf 0x8000001E and the
+ *   TOPOEXT bit (0x80000001 ECX[22]) that announces it, raising the
+ *   extended maximum leaf to reach it: an AMD guest counts SMT threads only
+ *   from there. Hosts before Zen lack both (so does the K8 QEMU's TCG
+ *   emulates in the testbed), and such a guest would count threads as
+ *   cores. A guest that sees TOPOEXT looks for cache leaves in 0x8000001D,
+ *   which stays absent (zero): it reports no cache sizes then.
+ * Needs room for CPUID_EXTRA_ENTRIES more entries.
+ */
+#define CPUID_EXTRA_ENTRIES 4
+void cpuid_add_topology_leaves(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
+/*
  * Announce the TSC-deadline timer (leaf 1 ECX[24]): KVM emulates it but, as
  * an emulated feature, leaves it out of the supported CPUID; call when
  * KVM_CAP_TSC_DEADLINE_TIMER says it is there (QEMU does the same).

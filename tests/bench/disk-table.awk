@@ -18,6 +18,8 @@ BEGIN {
 	label["qemu-uring"] = "QEMU aio=io_uring"
 	label["qemu-threads"] = "QEMU default (threads)"
 	nc = split(configs, cfg, " ")
+	for (i = 1; i <= nc; i++) # CFG@CPULIST: pinned with taskset
+		if (split(cfg[i], p, "@") == 2) label[cfg[i]] = label[p[1]] " on CPU " p[2]
 	nk = split("seqread seqwrite randread1 randread32", key, " ")
 }
 

@@ -9,6 +9,8 @@
 #   khyve          -s 4,virtio-blk,IMG (io_uring backend, host page cache)
 #   qemu-uring     QEMU -drive ...,format=raw,aio=io_uring + virtio-blk-pci
 #   qemu-threads   QEMU -drive ...,format=raw (its default: aio=threads)
+# Any of them as CFG@CPULIST (khyve@0) runs under taskset -c CPULIST, every
+# thread of the VMM on those L1 CPUs (is it the I/O thread's wake-ups?);
 # all with the host page cache (cache=writeback; the image may be on tmpfs,
 # which has no O_DIRECT). The guest runs, on /dev/vda with direct=1:
 #   seqread   sequential 1 MiB reads,  iodepth 1  (MiB/s)
@@ -59,7 +61,9 @@ f seqwrite --rw=write --bs=1M --iodepth=1;
 f randread1 --rw=randread --bs=4k --iodepth=1;
 f randread32 --rw=randread --bs=4k --iodepth=32"
 
-vmm_argv() { # CFG
+vmm_argv() { # CFG[@CPULIST]
+	_pin=
+	case $1 in *@*) _pin=${1#*@}; set -- "${1%@*}" ;; esac
 	_cmd="$GUEST_CONSOLE kt.action=script kt.script=\"$(printf '%s\n' "$fio_script" | tr '\n' ' ')\""
 	case $1 in
 	khyve)
@@ -79,6 +83,8 @@ vmm_argv() { # CFG
 		;;
 	*) fail "unknown configuration $1" ;;
 	esac
+	# CFG@CPULIST: the VMM and all its threads on those L1 CPUs (taskset -c).
+	[ -z "$_pin" ] || _kt_argv="taskset -c $_pin $_kt_argv"
 }
 
 one_run() { # CFG I
@@ -103,7 +109,7 @@ one_run() { # CFG I
 		}')
 	if [ -e "$_log.timeout" ]; then
 		_st=timeout
-	elif [ "$_rc" != 0 ] && ! { [ "$_rc" = 1 ] && [ "$1" = khyve ]; }; then
+	elif [ "$_rc" != 0 ] && ! { [ "$_rc" = 1 ] && [ "${1%@*}" = khyve ]; }; then
 		_st="rc=$_rc"
 	else
 		case $_res in *missing=1*) _st=no-fio ;; *) _st=ok ;; esac

@@ -464,6 +464,96 @@ static void test_amd_extended_apic_and_core_ids(void **state)
 	free(c);
 }
 
+/*
+ * An AMD host before Zen, like the testbed's emulated K8: no TOPOEXT, the
+ * extended leaves end at 0x80000008.
+ */
+static struct kvm_cpuid2 *amd_k8_cpuid(void)
+{
+	struct kvm_cpuid2 *c = new_cpuid();
+
+	add(c, 0, 0, 0xd, 0x68747541, 0x444d4163, 0x69746e65); /* AuthenticAMD */
+	add(c, 1, 0, 0x00060fb1, 0x00040800, 0x80002201, 0x178bfbff);
+	add(c, 0x80000000, 0, 0x80000008, 0x68747541, 0x444d4163, 0x69746e65);
+	add(c, 0x80000001, 0, 0x00060fb1, 0, 0x00000003, 0xe1d3fbff);
+	add(c, 0x80000008, 0, 0x3028, 0, 0x3003, 0);
+	return c;
+}
+
+/* threads=2 on it: leaf 0xB, TOPOEXT, leaf 0x8000001E and a maximum that reaches it. */
+static void test_topology_leaves_added_for_amd_smt(void **state)
+{
+	struct cpu_topology t = topo(0, 1, 2, 2);
+	struct kvm_cpuid2 *c = amd_k8_cpuid();
+	uint32_t n = c->nent;
+	struct kvm_cpuid_entry2 *e;
+
+	cpuid_add_topology_leaves(c, &t);
+	assert_int_equal(c->nent, n + 4);
+	assert_true(c->nent - n <= CPUID_EXTRA_ENTRIES); /* the room callers leave */
+	for (uint32_t level = 0; level < 3; level++)
+		assert_int_equal(find(c, 0xb, level)->flags, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	assert_int_equal(find(c, 0x80000001, 0)->ecx, 0x00000003u | (1u << 22));
+	assert_int_equal(find(c, 0x80000000, 0)->eax, 0x8000001e);
+	cpuid_add_topology_leaves(c, &t); /* idempotent */
+	assert_int_equal(c->nent, n + 4);
+
+	cpuid_customize(c, &t, 3); /* core 1, thread 1: APIC ID 3 */
+	e = find(c, 0x8000001e, 0);
+	assert_int_equal(e->eax, 3);
+	assert_int_equal(e->ebx & 0xff, 1);        /* core */
+	assert_int_equal((e->ebx >> 8) & 0xff, 1); /* threads per core - 1 */
+	assert_int_equal(e->ecx, 0);               /* node = package 0 */
+	e = find(c, 0xb, 0);
+	assert_int_equal(e->eax, 1); /* shift to the core ID */
+	assert_int_equal(e->ebx, 2); /* threads per core */
+	assert_int_equal(e->ecx, 0x100);
+	assert_int_equal(e->edx, 3);
+	e = find(c, 0xb, 1);
+	assert_int_equal(e->eax, 2); /* shift to the package ID */
+	assert_int_equal(e->ebx, 4); /* threads per package */
+	assert_int_equal(e->ecx, 0x201);
+	assert_int_equal((find(c, 0xb, 2)->ecx >> 8) & 0xff, 0); /* invalid: the end */
+	free(c);
+}
+
+/* One thread per core, an Intel host, or Zen (TOPOEXT there): no AMD leaf to add. */
+static void test_topology_leaves_amd_part_left_alone(void **state)
+{
+	struct cpu_topology one = topo(0, 2, 2, 1), smt = topo(0, 1, 2, 2);
+	struct kvm_cpuid2 *c = amd_k8_cpuid(), *orig = amd_k8_cpuid(), *intel = host_cpuid();
+	uint32_t n = intel->nent, ecx;
+
+	cpuid_add_topology_leaves(c, &one);
+	assert_int_equal(c->nent, orig->nent + 3); /* leaf 0xB only */
+	assert_memory_equal(c->entries, orig->entries, orig->nent * sizeof(c->entries[0]));
+	cpuid_add_topology_leaves(intel, &smt); /* has 0xB levels 0-2 already */
+	assert_int_equal(intel->nent, n);
+	free(c);
+
+	c = amd_k8_cpuid();
+	find(c, 0x80000000, 0)->eax = 0x80000021;
+	find(c, 0x80000001, 0)->ecx |= 1u << 22;
+	ecx = find(c, 0x80000001, 0)->ecx;
+	add(c, 0x8000001e, 0, 0, 0x100, 0, 0);
+	n = c->nent;
+	cpuid_add_topology_leaves(c, &smt);
+	assert_int_equal(c->nent, n + 3);
+	assert_int_equal(find(c, 0x80000000, 0)->eax, 0x80000021);
+	assert_int_equal(find(c, 0x80000001, 0)->ecx, ecx);
+	free(c);
+
+	/* A maximum basic leaf below 0xB: nothing beyond it appears. */
+	c = amd_k8_cpuid();
+	find(c, 0, 0)->eax = 0xa;
+	n = c->nent;
+	cpuid_add_topology_leaves(c, &one);
+	assert_int_equal(c->nent, n);
+	free(c);
+	free(orig);
+	free(intel);
+}
+
 static void test_other_leaves_untouched(void **state)
 {
 	struct kvm_cpuid2 *host = host_cpuid();
@@ -516,6 +606,8 @@ int main(void)
 		cmocka_unit_test(test_amd_cmp_legacy),
 		cmocka_unit_test(test_amd_nc_and_apic_id_size),
 		cmocka_unit_test(test_amd_extended_apic_and_core_ids),
+		cmocka_unit_test(test_topology_leaves_added_for_amd_smt),
+		cmocka_unit_test(test_topology_leaves_amd_part_left_alone),
 		cmocka_unit_test(test_other_leaves_untouched),
 		cmocka_unit_test(test_empty_cpuid),
 	};

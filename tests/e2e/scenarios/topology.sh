@@ -1,16 +1,43 @@
 #!/bin/sh
-# -c cpus=4,sockets=2,cores=2,threads=1: two packages of two cores each,
-# one thread per core.
+# CPU topology from -c: the guest's view (/proc/cpuinfo, sysfs) of
+#   cpus=4,sockets=2,cores=2,threads=1: two packages of two cores each,
+#     one thread per core;
+#   cpus=4,sockets=1,cores=2,threads=2: one package, two cores of two
+#     hyperthreads, each CPU's thread_siblings_list naming its twin.
 # e2e-pin: yes
+# e2e-weight: 2
 . "$(dirname "$0")/../lib.sh"
 
-run_khyve 60 "$KT_TMP/console" -m 256M -c cpus=4,sockets=2,cores=2,threads=1 -l com1,stdio \
-	-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-	-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
-expect_exit 1
-expect_guest_sane
-expect_value nproc 4
+boot_topology() { # LOG -c VALUE
+	run_khyve 60 "$1" -m 256M -c "$2" -l com1,stdio \
+		-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
+		-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
+	expect_exit 1
+	expect_guest_sane
+	expect_value nproc 4
+}
+
+# The sibling list the guest reports for one CPU ("KT: topo cpuN ... threads=LIST").
+siblings() { # LOG CPU
+	tr -d '\r' <"$1" | sed -n "s/^KT: topo $2 .* threads=//p"
+}
+
+boot_topology "$KT_TMP/two-sockets" cpus=4,sockets=2,cores=2,threads=1
 expect_value packages 2
 expect_value cores_per_package "2 2"
 expect_value threads_per_core 1
+for c in 0 1 2 3; do
+	s=$(siblings "$VM_LOG" cpu$c)
+	[ "$s" = "$c" ] || fail "cpu$c has thread siblings '$s' with threads=1, expected '$c'"
+done
+
+boot_topology "$KT_TMP/smt" cpus=4,sockets=1,cores=2,threads=2
+expect_value packages 1
+expect_value cores_per_package 2
+expect_value threads_per_core 2
+for c in 0 1 2 3; do
+	pair=$((c / 2 * 2))-$((c / 2 * 2 + 1))
+	s=$(siblings "$VM_LOG" cpu$c)
+	[ "$s" = "$pair" ] || fail "cpu$c has thread siblings '$s', expected '$pair'"
+done
 pass
