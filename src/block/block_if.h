@@ -9,7 +9,9 @@
  * (blockif_event_fd); blockif_complete() reaps every finished request and
  * calls each one's done() callback on the calling thread -- so one wakeup can
  * complete many requests and the device raises one interrupt for them.
- * All calls for one backend come from one thread; no locks inside.
+ * No locks inside: calls for one backend come from one thread at a time
+ * (virtio-blk: the main thread; AHCI: vCPU and main threads under its
+ * controller lock).
  *
  * Options (bhyve's block_if, keys of the device's config node):
  *   path=FILE         required

@@ -200,4 +200,9 @@ void mevent_dispatch(void)
 		}
 		free_deleted();
 	}
+	/* Consumed: a later mevent_dispatch() runs again (tests pause the loop). */
+	uint64_t cnt;
+
+	(void)!read(wake_fd, &cnt, sizeof(cnt));
+	stop_requested = false;
 }

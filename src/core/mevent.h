@@ -24,7 +24,7 @@ struct mevent *mevent_add(int fd, enum ev_type type, mevent_cb cb, void *arg);
 int mevent_enable(struct mevent *evp);
 int mevent_disable(struct mevent *evp);
 int mevent_delete(struct mevent *evp);
-/* Runs until mevent_stop(); returns then. */
+/* Runs until mevent_stop(); returns then (and may be called again). */
 void mevent_dispatch(void);
 void mevent_stop(void);
 

@@ -171,8 +171,6 @@ struct ahci_port {
 struct ahci_softc {
 	struct pci_devinst *pi;
 	pthread_mutex_t lock;     /* everything below and every port */
-	int kick_fd;              /* eventfd: CI written (vCPU -> main thread) */
-	struct mevent *kick_ev;
 	unsigned nports;
 	uint32_t cap, ghc, is, pi_mask;
 	struct ahci_port port[AHCI_MAX_PORTS];

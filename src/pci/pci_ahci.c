@@ -7,11 +7,16 @@
  * disk (hd) or an ATAPI CD-ROM (cd, read-only) on the io_uring block
  * backend.
  *
- * Threads: register accesses come from vCPU threads; a write to PxCI only
- * records the new slots and rings an eventfd. Commands are read from guest
- * memory, checked and sent to the backend on the main thread (the backend
- * is single-threaded), where their completions also arrive. One controller
- * lock covers registers and command state.
+ * Threads: register accesses come from vCPU threads, and a write to PxCI
+ * runs the new commands there and then, as a real HBA would start them:
+ * they are read from guest memory, checked, and either answered at once
+ * (IDENTIFY, TEST UNIT READY, REQUEST SENSE, INQUIRY...) or sent to the
+ * backend; reads the page cache serves complete during that submission and
+ * are reaped before the guest runs again. Firmware, which polls for each
+ * command in turn, thus sees most of them done at its first look instead
+ * of after a round trip through another thread. Other completions arrive
+ * on the main thread. One controller lock covers registers, command state
+ * and every call into the backend (which is not thread-safe by itself).
  *
  * Everything the guest wrote is checked before use: command list, received
  * FIS area, command tables and each PRD go through vm_map_gpa(); a bad one
@@ -22,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "block/block_if.h"
 #include "core/config.h"
@@ -420,25 +423,12 @@ static void port_process(struct ahci_port *p)
 	blockif_kick(p->bc);
 }
 
-static void on_kick(int fd, enum ev_type type, void *arg)
+/*
+ * Lock held. Finish the commands whose backend requests completed, send
+ * what they queued, then start what the guest issued meanwhile.
+ */
+static void port_reap(struct ahci_port *p)
 {
-	struct ahci_softc *sc = arg;
-	uint64_t n;
-
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&sc->lock);
-	for (unsigned i = 0; i < sc->nports; i++)
-		port_process(&sc->port[i]);
-	pthread_mutex_unlock(&sc->lock);
-}
-
-static void port_done(int fd, enum ev_type type, void *arg)
-{
-	struct ahci_port *p = arg;
-	struct ahci_softc *sc = p->sc;
-
-	pthread_mutex_lock(&sc->lock);
 	blockif_complete(p->bc);
 	for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++)
 		if (p->cmds[s].cont)
@@ -447,7 +437,24 @@ static void port_done(int fd, enum ev_type type, void *arg)
 	blockif_kick(p->bc);
 	if (p->pending & ~p->busy)
 		port_process(p);
+}
+
+static void port_done(int fd, enum ev_type type, void *arg)
+{
+	struct ahci_port *p = arg;
+	struct ahci_softc *sc = p->sc;
+
+	pthread_mutex_lock(&sc->lock);
+	port_reap(p);
 	pthread_mutex_unlock(&sc->lock);
+}
+
+/* Lock held, on the vCPU thread that rang the doorbell (see the top). */
+static void port_doorbell(struct ahci_port *p)
+{
+	port_process(p);
+	if (p->busy)
+		port_reap(p); /* reads the page cache already served */
 }
 
 /* ---- Port state ---------------------------------------------------------------- */
@@ -574,8 +581,6 @@ static uint32_t port_read(struct ahci_port *p, unsigned off)
 
 static void port_write(struct ahci_port *p, unsigned off, uint32_t v)
 {
-	struct ahci_softc *sc = p->sc;
-
 	switch (off) {
 	case AHCI_P_CLB: p->clb = v & ~0x3ffu; break;
 	case AHCI_P_CLBU: p->clbu = v; break;
@@ -601,12 +606,8 @@ static void port_write(struct ahci_port *p, unsigned off, uint32_t v)
 		v &= ~p->ci;
 		p->ci |= v;
 		p->pending |= v;
-		if (v) {
-			uint64_t one = 1;
-
-			if (write(sc->kick_fd, &one, sizeof(one)) < 0)
-				perror("khyve: ahci: eventfd");
-		}
+		if (v)
+			port_doorbell(p);
 		break;
 	default:
 		break;
@@ -834,14 +835,6 @@ static int ahci_init(struct pci_devinst *pi, const struct cfg_node *node)
 	sc->cap = AHCI_CAP_S64A | AHCI_CAP_SNCQ | AHCI_CAP_SCLO | AHCI_CAP_SAM | AHCI_CAP_SSC |
 		  AHCI_CAP_PSC | 3u << 20 /* ISS: Gen3 */ | (AHCI_MAX_SLOTS - 1u) << 8 |
 		  (sc->nports - 1);
-	sc->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (sc->kick_fd < 0)
-		return -1;
-	sc->kick_ev = mevent_add(sc->kick_fd, EVF_READ, on_kick, sc);
-	if (sc->kick_ev == NULL) {
-		fprintf(stderr, "khyve: %s: cannot watch the doorbell\n", pi->ident);
-		return -1;
-	}
 	/* Intel ICH8 SATA AHCI, as bhyve's. */
 	pci_set_ids(pi, 0x8086, 0x2821, 0x01, 0x06, 0x8086, 0x2821, 0);
 	pci_set_cfg8(pi, PCIR_PROGIF, 0x01);
