@@ -289,7 +289,8 @@ run_l1() {
 # L0_QEMU=path picks another binary): stock OVMF does so on every interrupt
 # return, Linux never, so it is OVMF boots that crash. The
 # scenario that was running is given fresh L1s until it has crashed L1
-# KT_CRASH_TRIES times (default 2); then it is reported as skipped, since L0
+# KT_CRASH_TRIES times (default 3: the aborts come early in a boot, so a try
+# costs ~15 s); then it is reported as skipped, since L0
 # failed, not khyve.
 crashes= stalls=
 count_of() { echo "$2" | tr ' ' '\n' | grep -c "^$1\$"; }
@@ -305,8 +306,8 @@ run_chunk() {
 		case $l1_hung in
 		"L1's QEMU crashed"*)
 			crashes="$crashes $culprit"
-			if [ "$(count_of "$culprit" "$crashes")" -ge "${KT_CRASH_TRIES:-2}" ]; then
-				report "$culprit" "SKIP: L1's QEMU aborted (its nested-SVM CR8 bug) each of the ${KT_CRASH_TRIES:-2} times it ran this"
+			if [ "$(count_of "$culprit" "$crashes")" -ge "${KT_CRASH_TRIES:-3}" ]; then
+				report "$culprit" "SKIP: L1's QEMU aborted (its nested-SVM CR8 bug) each of the ${KT_CRASH_TRIES:-3} times it ran this"
 				drop_missing "$culprit"
 			fi
 			;;

@@ -10,7 +10,7 @@
 #
 # One vCPU: Debian 12's QEMU, the testbed's L0, can abort when a nested
 # guest writes CR8 while an interrupt waits (OVMF's interrupt return does),
-# and a second vCPU makes that likelier; run.sh re-runs such a crash once.
+# and a second vCPU makes that likelier; run.sh re-runs such a crash (KT_CRASH_TRIES).
 . "$(dirname "$0")/../lib.sh"
 
 [ "$VMM" = qemu ] && skip "QEMU is compared on this in make bench"
