@@ -7,6 +7,7 @@ function fmt(x) { return x == "" ? "-" : sprintf("%.2f", x) }
 function range(c, k) { return nok[c] ? fmt(stat(c, k, "min")) "-" fmt(stat(c, k, "max")) : "-" }
 # The QEMU configuration with the same firmware.
 function ref(c) { sub(/^khyve-/, "qemu-", c); return c }
+function mark(c, k) { return (c, k) in nomark ? "-" : fmt(stat(c, k)) }
 
 BEGIN {
 	label["khyve-seabios"] = "khyve SeaBIOS"
@@ -14,6 +15,7 @@ BEGIN {
 	label["khyve-ovmf"] = "khyve OVMF"
 	label["qemu-ovmf"] = "QEMU -M pc OVMF"
 	nc = split(configs, cfg, " ")
+	milestone["fw"]; milestone["grub"]; milestone["kernel"]; milestone["linux"]
 	if (ovmf != 1) {
 		cfg[++nc] = "khyve-ovmf"; skipped["khyve-ovmf"] = 1
 		cfg[++nc] = "qemu-ovmf"; skipped["qemu-ovmf"] = 1
@@ -31,6 +33,9 @@ $2 == "fw" {
 	n = ++nok[c]
 	val[c, "init", n] = f["init"] + 0
 	val[c, "total", n] = f["total"] + 0
+	# Milestones (older runs lack them: "-").
+	for (k in milestone)
+		if (k in f) val[c, k, n] = f[k] + 0; else nomark[c, k] = 1
 }
 
 END {
@@ -57,6 +62,16 @@ END {
 		if (!(c in skipped))
 			printf "%-28s %13s %13s\n", label[c], range(c, "init"), range(c, "total")
 	}
+	printf "\n%-28s %9s %9s %9s %9s %9s\n", "seconds to (medians)", "firmware", "GRUB", "kernel", "Linux", "init"
+	for (i = 1; i <= nc; i++) {
+		c = cfg[i]
+		if (c in skipped || !nok[c]) continue
+		printf "%-28s %9s %9s %9s %9s %9s\n", label[c], mark(c, "fw"), mark(c, "grub"), mark(c, "kernel"),
+			mark(c, "linux"), fmt(I[c])
+	}
+	print "(firmware: its first line on COM1; GRUB: the menu entry starts loading the kernel;"
+	print "kernel: GRUB has read it and starts on the initramfs; Linux: the kernel starts, by"
+	print "the guest's own uptime; init: the guest's init)"
 	print ""
 	print "The test guest behind GRUB (build-grub.sh's ISO, menu timeout 1 s) on an AHCI"
 	print "CD-ROM, 512 MiB, 1 vCPU, console on COM1; the same firmware file and ISO under"

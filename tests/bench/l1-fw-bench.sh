@@ -17,6 +17,9 @@
 #
 # Output (tests/bench/boot.sh makes the table with fw-table.awk):
 #   BENCH fw cfg=CFG i=N status=ok|timeout|rc=N|no-init rc=N init=S total=S
+#        [fw=S] [grub=S] [kernel=S] [linux=S]   (milestones: first console
+#        line, GRUB starts loading the kernel, then the initramfs; Linux
+#        starts, from the guest's own uptime)
 # init: from just before the VMM is started until the guest's
 # "KT: init-start" line came out of its console (L1 clock); total: until
 # the VMM's exit was reaped. And a final "SCENARIO l1-fw-bench PASS|FAIL".
@@ -87,16 +90,26 @@ one_run() { # CFG I
 	_n=$2
 	_log=$KT_TMP/$1-$2
 	vmm_argv "$1"
-	rm -f "$_log.init" "$_log.fifo"
+	rm -f "$_log.marks" "$_log.fifo"
 	mkfifo "$_log.fifo"
 	# The console through a FIFO to an awk that notes when init starts (the
 	# VMM's open of the FIFO waits for the awk's).
 	kt_launch "$RUN_TIMEOUT" "$_log" "$_log.fifo"
-	$AWK -v mark="$_log.init" '{ print }
-		!seen && /KT: init-start/ {
-			getline t <"/proc/uptime"; split(t, u, " ")
-			print u[1] >mark; close(mark); seen = 1
-		}' <"$_log.fifo" >"$_log" &
+	# Milestones on the way (L1 uptime when each first shows): the
+	# firmware's first line, GRUB starting the entry, GRUB done with the
+	# kernel (now the initramfs), init; and when Linux started (the guest's
+	# "KT: uptime=S" line, S seconds after its kernel started).
+	$AWK -v marks="$_log.marks" '{ print }
+		function mark(name, ago) {
+			if (name in seen) return
+			getline t <"/proc/uptime"; close("/proc/uptime"); split(t, u, " ")
+			printf "%s %.3f\n", name, u[1] - ago >>marks; fflush(marks); seen[name] = 1
+		}
+		NR == 1 { mark("fw", 0) }
+		/GRUB: loading the kernel/ { mark("grub", 0) }
+		/GRUB: loading the initramfs/ { mark("kernel", 0) }
+		/KT: init-start/ { mark("init", 0) }
+		/^KT: uptime=[0-9.]+/ { v = $2; sub(/^uptime=/, "", v); mark("linux", v + 0) }' <"$_log.fifo" >"$_log" &
 	_awk=$!
 	_kt_all_pids="$_kt_all_pids $_awk"
 	kt_reap "$_log"
@@ -106,8 +119,11 @@ one_run() { # CFG I
 	# A powered-off guest: khyve exits 1, QEMU 0.
 	_want=0
 	case $1 in khyve-*) _want=1 ;; esac
+	# " fw=S grub=S kernel=S init=S": seconds from the start, each seen one.
+	_marks=$(awk -v a="$_t0" '$1 != "init" { printf " %s=%.3f", $1, $2 - a }
+		$1 == "init" { init = $2 - a } END { if (init != "") printf " init=%.3f", init }' "$_log.marks" 2>/dev/null)
 	_init=-
-	[ -s "$_log.init" ] && _init=$(awk -v a="$_t0" '{ printf "%.3f", $1 - a }' "$_log.init")
+	case $_marks in *" init="*) _init=${_marks##* init=} _init=${_init%% *} ;; esac
 	if [ -e "$_log.timeout" ]; then
 		_st=timeout
 	elif [ "$_rc" != "$_want" ]; then
@@ -117,7 +133,7 @@ one_run() { # CFG I
 	else
 		_st=ok
 	fi
-	bench "fw cfg=$1 i=$2 status=$_st rc=$_rc init=$_init total=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", b - a }')"
+	bench "fw cfg=$1 i=$2 status=$_st rc=$_rc init=$_init total=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", b - a }')${_marks% init=*}"
 	if [ "$_st" != ok ]; then
 		nbad=$((nbad + 1))
 		VM_LOG=$_log _kt_show_tail

@@ -195,7 +195,7 @@ fi
 fresh=$(mktemp -d "${TMPDIR:-/tmp}/kt-l1.XXXXXX")
 trap 'rm -rf "$fresh"' EXIT
 mkdir -p "$fresh/e2e" "$fresh/etc" "$fresh/khyve"
-cp "$TB_ROOT/tests/e2e/lib.sh" "$fresh/e2e/"
+cp "$TB_ROOT/tests/e2e/lib.sh" "$TB_ROOT/tests/e2e/durability.sh" "$fresh/e2e/"
 cp -r "$TB_ROOT/tests/e2e/scenarios" "$TB_ROOT/tests/e2e/interactive" "$fresh/e2e/"
 if [ -x "$KHYVE" ]; then
 	tb_add_elf "$fresh" "$KHYVE" /khyve/khyve
