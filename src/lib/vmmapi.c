@@ -176,14 +176,30 @@ int vm_set_rom(struct vmctx *ctx, int slot, uint64_t gpa, void *host, uint64_t l
 	return ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
+void *vm_alloc_ram(size_t size, bool hugepages)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	size_t span = size + (hugepages ? 0 : VM_RAM_ALIGN);
+	uint8_t *p, *ram;
+
+	if (hugepages)
+		flags |= MAP_HUGETLB; /* hugetlbfs mappings come aligned */
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED || hugepages)
+		return p;
+	/* Keep the aligned middle; give back the ends. */
+	ram = (uint8_t *)(((uintptr_t)p + VM_RAM_ALIGN - 1) & ~(uintptr_t)(VM_RAM_ALIGN - 1));
+	if (ram > p)
+		munmap(p, (size_t)(ram - p));
+	if (p + span > ram + size)
+		munmap(ram + size, (size_t)(p + span - (ram + size)));
+	return ram;
+}
+
 int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,
 		    char *err, size_t errlen)
 {
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-
-	if (hugepages)
-		flags |= MAP_HUGETLB;
-	ctx->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	ctx->ram = vm_alloc_ram(size, hugepages);
 	if (ctx->ram == MAP_FAILED) {
 		ctx->ram = NULL;
 		snprintf(err, errlen, "cannot map %llu MiB of guest memory%s: %s",

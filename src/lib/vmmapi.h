@@ -58,6 +58,17 @@ struct vmctx *vm_open(char *err, size_t errlen);
 void vm_close(struct vmctx *ctx);
 
 /* RAM of "size" bytes split around the 3-4 GiB hole. hugepages: MAP_HUGETLB (2 MiB). */
+/*
+ * Guest RAM: size bytes at a VM_RAM_ALIGN-aligned host address (MAP_FAILED
+ * on failure). Only when host and guest addresses agree modulo 2 MiB can a
+ * transparent huge page back a guest 2 MiB page and KVM map it with one
+ * large nested-page entry; a plain mmap() is only page-aligned (Linux
+ * before 6.7 does not align large anonymous mappings), which leaves every
+ * guest page a 4 KiB one: many more nested page faults and TLB misses.
+ * QEMU aligns its RAM the same way. hugepages: hugetlbfs (MAP_HUGETLB).
+ */
+#define VM_RAM_ALIGN (2ull << 20)
+void *vm_alloc_ram(size_t size, bool hugepages);
 int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,
 		    char *err, size_t errlen);
 /*
