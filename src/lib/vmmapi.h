@@ -57,7 +57,6 @@ struct vcpu {
 struct vmctx *vm_open(char *err, size_t errlen);
 void vm_close(struct vmctx *ctx);
 
-/* RAM of "size" bytes split around the 3-4 GiB hole. hugepages: MAP_HUGETLB (2 MiB). */
 /*
  * Guest RAM: size bytes at a VM_RAM_ALIGN-aligned host address (MAP_FAILED
  * on failure). Only when host and guest addresses agree modulo 2 MiB can a
@@ -69,6 +68,7 @@ void vm_close(struct vmctx *ctx);
  */
 #define VM_RAM_ALIGN (2ull << 20)
 void *vm_alloc_ram(size_t size, bool hugepages);
+/* RAM of "size" bytes split around the 3-4 GiB hole. hugepages: MAP_HUGETLB (2 MiB). */
 int vm_setup_memory(struct vmctx *ctx, uint64_t size, bool hugepages, bool wired,
 		    char *err, size_t errlen);
 /*

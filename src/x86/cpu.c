@@ -205,12 +205,11 @@ static struct kvm_cpuid_entry2 *cpuid_ensure(struct kvm_cpuid2 *cpuid, uint32_t 
 	return e;
 }
 
-static bool vendor_is_amd(struct kvm_cpuid2 *cpuid)
+/* From leaf 0 (EBX holds the first four bytes of the vendor string). */
+static bool vendor_is_amd(const struct kvm_cpuid_entry2 *leaf0)
 {
-	const struct kvm_cpuid_entry2 *e = cpuid_find(cpuid, 0, 0);
-
-	return e && (e->ebx == CPUID_VENDOR_AUTHENTICAMD_EBX ||
-		     e->ebx == CPUID_VENDOR_HYGONGENUINE_EBX);
+	return leaf0 && (leaf0->ebx == CPUID_VENDOR_AUTHENTICAMD_EBX ||
+			 leaf0->ebx == CPUID_VENDOR_HYGONGENUINE_EBX);
 }
 
 void cpuid_add_topology_leaves(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t)
@@ -223,7 +222,7 @@ void cpuid_add_topology_leaves(struct kvm_cpuid2 *cpuid, const struct cpu_topolo
 	if (max != NULL && max->eax >= 0xb)
 		for (uint32_t level = 0; level < 3; level++)
 			cpuid_ensure(cpuid, 0xb, level, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
-	if (t->threads < 2 || !vendor_is_amd(cpuid) || ext_max == NULL || ext_1 == NULL)
+	if (t->threads < 2 || !vendor_is_amd(max) || ext_max == NULL || ext_1 == NULL)
 		return;
 	ext_1->ecx |= CPUID_80000001_ECX_TOPOEXT;
 	if (ext_max->eax < CPUID_AMD_TOPOLOGY_LEAF)
@@ -233,9 +232,10 @@ void cpuid_add_topology_leaves(struct kvm_cpuid2 *cpuid, const struct cpu_topolo
 
 void cpuid_add_tsc_deadline(struct kvm_cpuid2 *cpuid)
 {
-	for (uint32_t i = 0; i < cpuid->nent; i++)
-		if (cpuid->entries[i].function == 1)
-			cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
+	struct kvm_cpuid_entry2 *leaf1 = cpuid_find(cpuid, 1, 0);
+
+	if (leaf1 != NULL)
+		leaf1->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 #define MSR_MTRR_DEF_TYPE 0x2ff

@@ -119,11 +119,11 @@ one_run() { # CFG I
 	# A powered-off guest: khyve exits 1, QEMU 0.
 	_want=0
 	case $1 in khyve-*) _want=1 ;; esac
-	# " fw=S grub=S kernel=S init=S": seconds from the start, each seen one.
-	_marks=$(awk -v a="$_t0" '$1 != "init" { printf " %s=%.3f", $1, $2 - a }
-		$1 == "init" { init = $2 - a } END { if (init != "") printf " init=%.3f", init }' "$_log.marks" 2>/dev/null)
-	_init=-
-	case $_marks in *" init="*) _init=${_marks##* init=} _init=${_init%% *} ;; esac
+	# Seconds from the start: to init, and " fw=S grub=S ..." for the other
+	# milestones seen.
+	_init=$(awk -v a="$_t0" '$1 == "init" { printf "%.3f", $2 - a }' "$_log.marks" 2>/dev/null)
+	_init=${_init:--}
+	_marks=$(awk -v a="$_t0" '$1 != "init" { printf " %s=%.3f", $1, $2 - a }' "$_log.marks" 2>/dev/null)
 	if [ -e "$_log.timeout" ]; then
 		_st=timeout
 	elif [ "$_rc" != "$_want" ]; then
@@ -133,7 +133,7 @@ one_run() { # CFG I
 	else
 		_st=ok
 	fi
-	bench "fw cfg=$1 i=$2 status=$_st rc=$_rc init=$_init total=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", b - a }')${_marks% init=*}"
+	bench "fw cfg=$1 i=$2 status=$_st rc=$_rc init=$_init total=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", b - a }')$_marks"
 	if [ "$_st" != ok ]; then
 		nbad=$((nbad + 1))
 		VM_LOG=$_log _kt_show_tail

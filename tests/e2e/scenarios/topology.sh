@@ -8,10 +8,8 @@
 # e2e-weight: 2
 . "$(dirname "$0")/../lib.sh"
 
-boot_topology() { # LOG -c VALUE
-	run_khyve 60 "$1" -m 256M -c "$2" -l com1,stdio \
-		-o boot.kernel="$GUEST_KERNEL" -o boot.initrd="$GUEST_INITRD" \
-		-o "boot.cmdline=$GUEST_CONSOLE kt.action=poweroff" "$(vm_name)"
+boot_topology() { # -c VALUE
+	run_action_guest 60 "$1" kt.action=poweroff
 	expect_exit 1
 	expect_guest_sane
 	expect_value nproc 4
@@ -22,7 +20,7 @@ siblings() { # LOG CPU
 	tr -d '\r' <"$1" | sed -n "s/^KT: topo $2 .* threads=//p"
 }
 
-boot_topology "$KT_TMP/two-sockets" cpus=4,sockets=2,cores=2,threads=1
+boot_topology cpus=4,sockets=2,cores=2,threads=1
 expect_value packages 2
 expect_value cores_per_package "2 2"
 expect_value threads_per_core 1
@@ -31,7 +29,7 @@ for c in 0 1 2 3; do
 	[ "$s" = "$c" ] || fail "cpu$c has thread siblings '$s' with threads=1, expected '$c'"
 done
 
-boot_topology "$KT_TMP/smt" cpus=4,sockets=1,cores=2,threads=2
+boot_topology cpus=4,sockets=1,cores=2,threads=2
 expect_value packages 1
 expect_value cores_per_package 2
 expect_value threads_per_core 2
