@@ -46,7 +46,8 @@
 # section),
 # L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
 # L1_BOOT_TIMEOUT (90), L1_STALL_TIMEOUT (seconds of console silence after
-# which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), BENCH_L1_RETRY (fresh
+# which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), L1_IDLE_TIMEOUT (60, as
+# for tests/e2e/run.sh), BENCH_L1_RETRY (fresh
 # L1s to try after one hangs; 2), L1_SMP, L1_MEM, L1_APPEND as for
 # tests/e2e/run.sh.
 #
@@ -235,6 +236,7 @@ EOF
 		[ -e "$WORK/l1.hung" ] && [ $tries -lt "${BENCH_L1_RETRY:-2}" ] || return 1
 		tries=$((tries + 1))
 		cp "$WORK/l1.raw" "$WORK/l1-hung-$tries.raw"
+		[ -e "$WORK/l1.state" ] && cp "$WORK/l1.state" "$WORK/l1-hung-$tries.state"
 		log "L1 hung ($(cat "$WORK/l1.hung")): running the benchmark again in a fresh L1 ($tries of ${BENCH_L1_RETRY:-2})"
 	done
 }
@@ -242,50 +244,18 @@ EOF
 # boot_l1: one boot of L1 running the benchmark; its console in l1.raw and
 # bench.log. False if L1 did not finish it; l1.hung then says why if L1 hung.
 boot_l1() {
-	rm -f "$WORK/l1.timeout" "$WORK/l1.hung"
+	rm -f "$WORK/l1.timeout" "$WORK/l1.hung" "$WORK/l1.state"
 	log "booting L1 (timeout $l1_timeout s; each VMM run ${BENCH_RUN_TIMEOUT:-180} s; L1 counts as hung after $l1_stall_timeout s without console output)"
 	t0=$(now)
-	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$WORK/l1.cpio") \
+	(TB_ROOT=$ROOT L1_MONITOR=$WORK/l1.mon; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$WORK/l1.cpio") \
 		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
 	l1_pid=$!
-	# Watchdog: the whole run gets l1_timeout, L1's boot l1_boot_timeout;
-	# L1 prints a line at least once per VMM run (each bounded inside L1),
-	# so a console silent for l1_stall_timeout, or a kernel lockup report,
-	# means L1 itself hung.
-	(
-		i=0
-		booted=0
-		size=0
-		last=0
-		while kill -0 $l1_pid 2>/dev/null; do
-			if [ $booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$WORK/l1.raw"; then
-				booted=1
-			fi
-			hung=
-			if [ $((i % 5)) = 0 ]; then
-				s=$(stat -c %s "$WORK/l1.raw")
-				[ "$s" != "$size" ] && size=$s && last=$i
-				[ $((i - last)) -ge "$l1_stall_timeout" ] &&
-					hung="no console output for $l1_stall_timeout s"
-				lockup=$(grep -m1 -o '^\[ *[0-9.]*\] \(watchdog: BUG: soft lockup\|rcu: INFO: rcu_[a-z]* self-detected stall\|Kernel panic\)' "$WORK/l1.raw")
-				[ -n "$lockup" ] && hung="L1 kernel: ${lockup#*] }"
-			fi
-			[ $booted = 0 ] && [ $i -ge "$l1_boot_timeout" ] &&
-				hung="L1 did not reach the benchmark within $l1_boot_timeout s"
-			why=$hung
-			[ $i -ge "$l1_timeout" ] && why="L1 timed out after $l1_timeout s"
-			if [ -n "$why" ]; then
-				echo "$why" >"$WORK/l1.timeout"
-				[ -n "$hung" ] && echo "$hung" >"$WORK/l1.hung"
-				kill $l1_pid
-				sleep 10
-				kill -KILL $l1_pid 2>/dev/null
-				exit 0
-			fi
-			sleep 1
-			i=$((i + 1))
-		done
-	) >/dev/null 2>&1 &
+	# L1 prints a line at least once per VMM run (each bounded inside L1):
+	# a console silent for l1_stall_timeout means L1 hung, as do its vCPUs
+	# all halted or a kernel lockup (tests/testbed/common.sh).
+	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"
+	 tb_l1_watchdog $l1_pid "$WORK" "$l1_timeout" "$l1_boot_timeout" "$l1_stall_timeout" \
+		"${L1_IDLE_TIMEOUT:-60}" output) >/dev/null 2>&1 &
 	wd_pid=$!
 	# L1's console from its /init on, as it comes (sed -u: awk and tr
 	# would buffer it).

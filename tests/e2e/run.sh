@@ -34,9 +34,9 @@
 # guest kernel package, default: what linux-image-amd64 depends on),
 # KT_CRASH_TRIES (see run_chunk), KT_L1_CHUNK (scenarios per L1 boot, 10),
 # L1_STALL_TIMEOUT (seconds without a scenario finishing before L1 counts as
-# hung; default 150 * TIMEOUT_SCALE + 30), L1_IDLE_TIMEOUT (seconds in which
-# L1's emulator gains less than 50 ms of CPU time before L1 counts as hung;
-# 60), KT_L1_RETRY=0 (do not re-run, in a
+# hung; default 150 * TIMEOUT_SCALE + 30), L1_IDLE_TIMEOUT (seconds of L1's
+# emulator using under 1% CPU before L1 counts as hung; 60; the hung vCPUs'
+# registers and local APICs, from QEMU's monitor, go to the log), KT_L1_RETRY=0 (do not re-run, in a
 # fresh L1, the scenarios a hung L1 cut off; a hung L1 is killed at once when
 # its kernel reports a soft lockup, RCU stall or panic).
 #
@@ -153,7 +153,7 @@ run_direct() {
 run_l1() {
 	tb_scenarios="$*"
 	l1_hung=
-	rm -f "$WORK/l1.timeout" "$WORK/l1.hung"
+	rm -f "$WORK/l1.timeout" "$WORK/l1.hung" "$WORK/l1.state"
 	l1_timeout=${L1_TIMEOUT:-}
 	# A scenario that shows no progress for this long means L1 hung.
 	l1_stall_timeout=${L1_STALL_TIMEOUT:-$((150 * ${TIMEOUT_SCALE:-2} + 30))}
@@ -183,62 +183,14 @@ run_l1() {
 	eval "$l1"
 	log "L1 initramfs built in $(since "$t0") s; booting L1 (timeout $l1_timeout s)"
 	t0=$(now)
-	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$L1_INITRD") \
+	(TB_ROOT=$ROOT L1_MONITOR=$WORK/l1.mon; . "$ROOT/tests/testbed/common.sh"; tb_run_l1 "$L1_KERNEL" "$L1_INITRD") \
 		</dev/null >"$WORK/l1.raw" 2>"$WORK/l1.err" &
 	l1_pid=$!
-	# Watchdog: the whole run gets l1_timeout; L1 itself must reach the
-	# scenarios within l1_boot_timeout (a hung L1 boot fails fast).
-	(
-		i=0
-		booted=0
-		progress=0
-		last_progress=0
-		cpu_then=0
-		cpu_since=0
-		while kill -0 $l1_pid 2>/dev/null; do
-			if [ $booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$WORK/l1.raw"; then
-				booted=1
-				last_progress=$i
-			fi
-			why=
-			hung=
-			# Progress = another scenario finished; checked every 5 s (L1 is slow, and so is grep).
-			if [ $booted = 1 ] && [ $((i % 5)) = 0 ]; then
-				p=$(grep -c '^TESTBED: scenario ' "$WORK/l1.raw")
-				[ "$p" != "$progress" ] && progress=$p && last_progress=$i
-				# An L1 kernel reporting a lockup does not recover: stop now.
-				# (Anchored: L1's own kernel messages, not guest logs quoted by a scenario.)
-				lockup=$(grep -m1 -o '^\[ *[0-9.]*\] \(watchdog: BUG: soft lockup\|rcu: INFO: rcu_[a-z]* self-detected stall\|Kernel panic\)' "$WORK/l1.raw")
-				[ -n "$lockup" ] && hung="L1 kernel hung (${lockup#*] })"
-				[ $((i - last_progress)) -ge "$l1_stall_timeout" ] &&
-					hung="L1 made no progress for $l1_stall_timeout s"
-				# A hung L1 sits with every vCPU halted: its emulator's CPU time
-				# (utime + stime, 10 ms ticks) stops, while a working one, even
-				# idle, keeps ticking. Seen for minutes at a time; found fast.
-				cpu_now=$(awk '{ print $14 + $15 }' /proc/$l1_pid/stat 2>/dev/null)
-				if [ -n "$cpu_now" ] && [ $((cpu_now - cpu_then)) -ge 5 ]; then
-					cpu_then=$cpu_now
-					cpu_since=$i
-				fi
-				[ $((i - cpu_since)) -ge "$l1_idle_timeout" ] &&
-					hung="L1 stopped (its emulator used no CPU for $l1_idle_timeout s)"
-			fi
-			[ $booted = 0 ] && [ $i -ge "$l1_boot_timeout" ] &&
-				hung="L1 did not reach its scenarios within $l1_boot_timeout s"
-			[ -n "$hung" ] && why=$hung
-			[ $i -ge "$l1_timeout" ] && why="L1 timed out after $l1_timeout s"
-			if [ -n "$why" ]; then
-				echo "$why" >"$WORK/l1.timeout"
-				[ -n "$hung" ] && echo "$hung" >"$WORK/l1.hung"
-				kill $l1_pid
-				sleep 10
-				kill -KILL $l1_pid 2>/dev/null
-				exit 0
-			fi
-			sleep 1
-			i=$((i + 1))
-		done
-	) >/dev/null 2>&1 &
+	# A hung L1 is stopped fast (its boot, no scenario finishing, its vCPUs
+	# all halted, a kernel lockup); the whole run gets l1_timeout.
+	(TB_ROOT=$ROOT; . "$ROOT/tests/testbed/common.sh"
+	 tb_l1_watchdog $l1_pid "$WORK" "$l1_timeout" "$l1_boot_timeout" "$l1_stall_timeout" \
+		"$l1_idle_timeout" scenarios) >/dev/null 2>&1 &
 	wd_pid=$!
 	# L1's console, shown from L1's /init on (the kernel is quiet).
 	tail -n +1 -f --pid=$l1_pid "$WORK/l1.raw" 2>/dev/null | tr -d '\r' | awk '
@@ -274,6 +226,10 @@ run_l1() {
 	if [ -s "$WORK/l1.err" ]; then
 		echo "--- L1 QEMU stderr:"
 		tail -n 10 "$WORK/l1.err" | sed 's/^/  | /'
+	fi
+	if [ -s "$WORK/l1.state" ]; then
+		echo "--- L1 vCPUs when it hung ($WORK/l1.state):"
+		tr -d '\r' <"$WORK/l1.state" | grep -E '^(CPU#|RIP=|RAX=|CR0=|dumping|LVTT|Timer|ISR|IRR|TPR)' | sed 's/^/  | /'
 	fi
 }
 

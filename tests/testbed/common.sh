@@ -332,11 +332,82 @@ tb_kvmprobe() {
 # tb_run_l1 KERNEL INITRD: boot L1 (QEMU/TCG emulating an AMD CPU with SVM)
 # with its serial console on stdio. Replaces the calling (sub)shell with QEMU,
 # so "( . common.sh; tb_run_l1 K I ) &" leaves QEMU's pid in $!.
-# L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh.
+# L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh. L1_MONITOR=PATH:
+# QEMU's monitor on the FIFOs PATH.in and PATH.out (made here), to look at
+# L1's vCPUs when it hangs.
 tb_run_l1() {
+	_mon=none
+	if [ -n "${L1_MONITOR:-}" ]; then
+		rm -f "$L1_MONITOR.in" "$L1_MONITOR.out"
+		mkfifo "$L1_MONITOR.in" "$L1_MONITOR.out" && _mon=pipe:$L1_MONITOR
+	fi
 	exec "${L0_QEMU:-qemu-system-x86_64}" -accel "${L1_ACCEL:-tcg}" -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
-		-nodefaults -no-user-config -display none -monitor none \
+		-nodefaults -no-user-config -display none -monitor "$_mon" \
 		-serial stdio -no-reboot \
 		-kernel "$1" -initrd "$2" \
 		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}"
+}
+
+# tb_l1_state DIR: what L1's vCPUs are doing (registers, local APICs, from
+# QEMU's monitor on the FIFOs DIR/l1.mon.in and .out, see tb_run_l1).
+tb_l1_state() {
+	[ -p "$1/l1.mon.in" ] || return 0
+	timeout 5 sh -c 'printf "info registers -a\ninfo lapic 0\ninfo lapic 1\ninfo pic\n" >"$1"' sh "$1/l1.mon.in"
+	timeout 5 cat "$1/l1.mon.out"
+}
+
+# tb_l1_watchdog PID DIR TOTAL BOOT STALL IDLE PROGRESS: watch L1 (its QEMU
+# is PID, its console DIR/l1.raw) and stop it after TOTAL s, or as soon as
+# it hangs:
+#   - not at "TESTBED: scenarios-start" within BOOT s;
+#   - no progress for STALL s: PROGRESS "scenarios" is another
+#     "TESTBED: scenario " line, "output" any console output;
+#   - its emulator used under 1% CPU for IDLE s: a hung L1 sits with every
+#     vCPU halted and only QEMU's own timers tick (~0.2%), while one that
+#     runs a guest or a scenario uses far more;
+#   - its kernel reported a lockup or panicked (it does not recover).
+# Why goes to DIR/l1.timeout, and if L1 hung also to DIR/l1.hung, with its
+# vCPUs' state in DIR/l1.state. Run it in the background.
+tb_l1_watchdog() {
+	_pid=$1 _dir=$2 _total=$3 _boot=$4 _stall=$5 _idle=$6 _mode=$7
+	_i=0 _booted=0 _progress= _last=0 _cpu_then=0 _cpu_since=0
+	while kill -0 "$_pid" 2>/dev/null; do
+		_hung=
+		[ $_booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$_dir/l1.raw" &&
+			_booted=1 _last=$_i _cpu_since=$_i
+		# Checked every 5 s: L1 is slow, and so is grep.
+		if [ $_booted = 1 ] && [ $((_i % 5)) = 0 ]; then
+			if [ "$_mode" = scenarios ]; then
+				_p=$(grep -c '^TESTBED: scenario ' "$_dir/l1.raw")
+			else
+				_p=$(stat -c %s "$_dir/l1.raw")
+			fi
+			[ "$_p" != "$_progress" ] && _progress=$_p _last=$_i
+			[ $((_i - _last)) -ge "$_stall" ] && _hung="made no progress for $_stall s"
+			_cpu_now=$(awk '{ print $14 + $15 }' "/proc/$_pid/stat" 2>/dev/null)
+			if [ -n "$_cpu_now" ]; then
+				[ $((_cpu_now - _cpu_then)) -ge 5 ] && _cpu_since=$_i
+				_cpu_then=$_cpu_now
+			fi
+			[ "$_idle" -gt 0 ] && [ $((_i - _cpu_since)) -ge "$_idle" ] &&
+				_hung="stopped (its emulator used no CPU for $_idle s)"
+			# Anchored: L1's own kernel messages, not guest logs a scenario quotes.
+			_lockup=$(grep -m1 -o '^\[ *[0-9.]*\] \(watchdog: BUG: soft lockup\|rcu: INFO: rcu_[a-z]* self-detected stall\|Kernel panic\)' "$_dir/l1.raw")
+			[ -n "$_lockup" ] && _hung="kernel hung (${_lockup#*] })"
+		fi
+		[ $_booted = 0 ] && [ $_i -ge "$_boot" ] && _hung="did not reach its scenarios within $_boot s"
+		_why=${_hung:+L1 $_hung}
+		[ $_i -ge "$_total" ] && _why="L1 timed out after $_total s"
+		if [ -n "$_why" ]; then
+			echo "$_why" >"$_dir/l1.timeout"
+			[ -n "$_hung" ] && echo "L1 $_hung" >"$_dir/l1.hung"
+			tb_l1_state "$_dir" >"$_dir/l1.state" 2>&1
+			kill "$_pid"
+			sleep 10
+			kill -KILL "$_pid" 2>/dev/null
+			return 0
+		fi
+		sleep 1
+		_i=$((_i + 1))
+	done
 }
