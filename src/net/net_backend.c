@@ -36,6 +36,28 @@ size_t netbe_iov_len(const struct iovec *iov, int iovcnt)
 	return len;
 }
 
+size_t netbe_iov_fill(const struct iovec *iov, int iovcnt, size_t skip, const void *src,
+		      size_t len)
+{
+	size_t done = 0;
+
+	for (int i = 0; i < iovcnt && done < len; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		n -= skip;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)src + done, n);
+		done += n;
+		skip = 0;
+	}
+	return done;
+}
+
 /* ---- null: a NIC without a backend ("-s 2,virtio-net"), as bhyve allows --- */
 
 static struct net_backend *null_open(const struct netbe_args *a)
@@ -54,7 +76,7 @@ static ssize_t null_send(struct net_backend *be, const struct iovec *iov, int io
 	return (ssize_t)netbe_iov_len(iov, iovcnt);
 }
 
-static ssize_t null_recv(struct net_backend *be, void *buf, size_t len)
+static ssize_t null_recv(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
 	return 0;
 }
@@ -210,9 +232,9 @@ ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
 	return be->ops->send(be, iov, iovcnt);
 }
 
-ssize_t netbe_recv(struct net_backend *be, void *buf, size_t len)
+ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
-	return be->ops->recv(be, buf, len);
+	return be->ops->recv(be, iov, iovcnt);
 }
 
 void netbe_rx_enable(struct net_backend *be, bool on)

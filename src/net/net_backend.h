@@ -75,11 +75,14 @@ int netbe_set_offloads(struct net_backend *be, unsigned offloads);
  */
 ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
 /*
- * Receive one frame into buf (len >= NETBE_MAX_FRAME), with the vnet header
- * if netbe_has_vnet_hdr (its num_buffers is 0: the device fills it in).
- * Returns its length, 0 if none is waiting, or -errno.
+ * Receive one frame, scattered over iov (NETBE_MAX_FRAME bytes in all at
+ * least, so no frame is cut short), with the vnet header if
+ * netbe_has_vnet_hdr; its num_buffers bytes are left as they were (the
+ * device fills them in). The iovecs may point into guest memory: the frame
+ * lands there without a copy in between. Returns its length, 0 if none is
+ * waiting, or -errno.
  */
-ssize_t netbe_recv(struct net_backend *be, void *buf, size_t len);
+ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt);
 /*
  * Call rx_ready when frames arrive (on), or stop (off: the guest has no
  * buffers). Level-triggered: turning it on while frames wait calls rx_ready

@@ -36,7 +36,7 @@ struct netbe_ops {
 	struct net_backend *(*open)(const struct netbe_args *a);
 	void (*close)(struct net_backend *be);
 	ssize_t (*send)(struct net_backend *be, const struct iovec *iov, int iovcnt);
-	ssize_t (*recv)(struct net_backend *be, void *buf, size_t len);
+	ssize_t (*recv)(struct net_backend *be, const struct iovec *iov, int iovcnt);
 	void (*rx_enable)(struct net_backend *be, bool on);
 	int (*set_offloads)(struct net_backend *be, unsigned offloads);
 	/* The tap file descriptor for vhost-net (optional: -1 without). */
@@ -52,5 +52,9 @@ void netbe_err(const char *ident, const char *name, const char *fmt, ...)
 
 /* Bytes in an iovec array. */
 size_t netbe_iov_len(const struct iovec *iov, int iovcnt);
+
+/* Copy len bytes from src into the iovecs, skip bytes in; returns bytes copied. */
+size_t netbe_iov_fill(const struct iovec *iov, int iovcnt, size_t skip, const void *src,
+		      size_t len);
 
 #endif

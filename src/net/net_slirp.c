@@ -102,8 +102,9 @@ struct slirp_timer {
 	int64_t expire_ms;      /* -1: not armed */
 };
 
+/* A frame for the guest, in the FIFO's byte ring. */
 struct rx_frame {
-	uint8_t *data;
+	size_t off;
 	size_t len;
 };
 
@@ -121,10 +122,17 @@ struct slirp_be {
 	int wake_fd;            /* eventfd: poll() again */
 	atomic_bool wake_pending;
 
+	/*
+	 * Frames for the guest: copied by libslirp's callback (either thread)
+	 * into a ring of SLIRP_FIFO_BYTES allocated once, read by the main
+	 * thread, which frees a frame's bytes only after copying them out.
+	 */
 	pthread_mutex_t fifo_lock;
 	struct rx_frame fifo[SLIRP_FIFO_FRAMES];
 	unsigned head, count;
-	size_t bytes;
+	uint8_t *ring;
+	size_t ring_start;      /* the oldest frame's bytes */
+	size_t bytes;           /* in the ring, from ring_start */
 	int rx_fd;              /* eventfd: the FIFO went from empty to not */
 	struct mevent *mev;
 
@@ -160,22 +168,31 @@ static void drain(int fd)
 
 /* ---- frames to the guest: the FIFO -------------------------------------- */
 
+/* len bytes into the ring at off, wrapping at its end. */
+static void ring_put(struct slirp_be *s, size_t off, const uint8_t *src, size_t len)
+{
+	size_t first = SLIRP_FIFO_BYTES - off < len ? SLIRP_FIFO_BYTES - off : len;
+
+	memcpy(s->ring + off, src, first);
+	memcpy(s->ring, src + first, len - first);
+}
+
 /* libslirp's send_packet: lock held, either thread. Full FIFO: drop, as a NIC does. */
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_be *s = opaque;
-	uint8_t *copy;
 	bool was_empty;
 	uint64_t one = 1;
+	size_t off;
 
 	pthread_mutex_lock(&s->fifo_lock);
-	if (s->count == SLIRP_FIFO_FRAMES || s->bytes + len > SLIRP_FIFO_BYTES ||
-	    (copy = malloc(len)) == NULL) {
+	if (s->count == SLIRP_FIFO_FRAMES || s->bytes + len > SLIRP_FIFO_BYTES) {
 		pthread_mutex_unlock(&s->fifo_lock);
 		return (ssize_t)len;
 	}
-	memcpy(copy, buf, len);
-	s->fifo[(s->head + s->count) % SLIRP_FIFO_FRAMES] = (struct rx_frame){ copy, len };
+	off = (s->ring_start + s->bytes) % SLIRP_FIFO_BYTES;
+	ring_put(s, off, buf, len);
+	s->fifo[(s->head + s->count) % SLIRP_FIFO_FRAMES] = (struct rx_frame){ off, len };
 	was_empty = s->count++ == 0;
 	s->bytes += len;
 	pthread_mutex_unlock(&s->fifo_lock);
@@ -196,14 +213,6 @@ static bool fifo_empty(struct slirp_be *s)
 	empty = s->count == 0;
 	pthread_mutex_unlock(&s->fifo_lock);
 	return empty;
-}
-
-static void fifo_free(struct slirp_be *s)
-{
-	for (; s->count > 0; s->count--) {
-		free(s->fifo[s->head].data);
-		s->head = (s->head + 1) % SLIRP_FIFO_FRAMES;
-	}
 }
 
 /* ---- libslirp's other callbacks (lock held) ----------------------------- */
@@ -552,7 +561,7 @@ static void slirp_close(struct net_backend *be)
 		lib.cleanup(s->slirp); /* frees its timers through cb_timer_free */
 	while (s->timers != NULL)
 		cb_timer_free(s->timers, s);
-	fifo_free(s);
+	free(s->ring);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	if (s->rx_fd >= 0)
@@ -577,7 +586,9 @@ static struct slirp_be *slirp_alloc(void)
 	s->pfd_cap = 16;
 	s->pfd = malloc(s->pfd_cap * sizeof(*s->pfd));
 	s->txbuf = malloc(NETBE_MAX_FRAME);
-	if (s->wake_fd < 0 || s->rx_fd < 0 || s->pfd == NULL || s->txbuf == NULL) {
+	s->ring = malloc(SLIRP_FIFO_BYTES);
+	if (s->wake_fd < 0 || s->rx_fd < 0 || s->pfd == NULL || s->txbuf == NULL ||
+	    s->ring == NULL) {
 		slirp_close(&s->be);
 		return NULL;
 	}
@@ -644,10 +655,16 @@ static ssize_t slirp_send(struct net_backend *be, const struct iovec *iov, int i
 	return (ssize_t)len;
 }
 
-static ssize_t slirp_recv(struct net_backend *be, void *buf, size_t len)
+/*
+ * The oldest frame, copied out of the ring before its bytes are given back
+ * (the callback writes only past them meanwhile).
+ */
+static ssize_t slirp_recv(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
 	struct slirp_be *s = to_slirp(be);
 	struct rx_frame f;
+	size_t first;
+	ssize_t rc;
 
 	pthread_mutex_lock(&s->fifo_lock);
 	if (s->count == 0) {
@@ -655,17 +672,22 @@ static ssize_t slirp_recv(struct net_backend *be, void *buf, size_t len)
 		return 0;
 	}
 	f = s->fifo[s->head];
+	pthread_mutex_unlock(&s->fifo_lock);
+	rc = (ssize_t)f.len;
+	if (f.len > netbe_iov_len(iov, iovcnt)) {
+		rc = -EMSGSIZE; /* dropped: iov is smaller than the contract's minimum */
+	} else {
+		first = SLIRP_FIFO_BYTES - f.off < f.len ? SLIRP_FIFO_BYTES - f.off : f.len;
+		(void)netbe_iov_fill(iov, iovcnt, 0, s->ring + f.off, first);
+		(void)netbe_iov_fill(iov, iovcnt, first, s->ring, f.len - first);
+	}
+	pthread_mutex_lock(&s->fifo_lock);
 	s->head = (s->head + 1) % SLIRP_FIFO_FRAMES;
 	s->count--;
+	s->ring_start = (s->ring_start + f.len) % SLIRP_FIFO_BYTES;
 	s->bytes -= f.len;
 	pthread_mutex_unlock(&s->fifo_lock);
-	if (f.len > len) {
-		free(f.data);
-		return -EMSGSIZE; /* dropped: buf is smaller than the contract's minimum */
-	}
-	memcpy(buf, f.data, f.len);
-	free(f.data);
-	return (ssize_t)f.len;
+	return rc;
 }
 
 /*

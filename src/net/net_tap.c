@@ -197,17 +197,11 @@ static ssize_t tap_send(struct net_backend *be, const struct iovec *iov, int iov
 	return n < 0 ? -errno : n;
 }
 
-static ssize_t tap_recv(struct net_backend *be, void *buf, size_t len)
+/* The kernel writes the 10-byte virtio_net_hdr and skips our num_buffers. */
+static ssize_t tap_recv(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
-	ssize_t n;
+	ssize_t n = readv(to_tap(be)->fd, iov, iovcnt);
 
-	/*
-	 * The kernel writes the 10-byte virtio_net_hdr and skips the last two
-	 * bytes of our 12 (num_buffers): leave 0 there, not the last frame's.
-	 */
-	if (len >= NETBE_VNET_HDR_LEN)
-		memset((char *)buf + NETBE_VNET_HDR_LEN - 2, 0, 2);
-	n = read(to_tap(be)->fd, buf, len);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 	return n;

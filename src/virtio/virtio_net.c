@@ -8,15 +8,17 @@
  * Backends without a header (slirp) get the bare frame, and the device then
  * offers no offloads.
  *
- * Receive: a frame is read into one bounce buffer and copied into as many
- * guest buffers as it needs (mergeable receive buffers), popped ahead into
- * a reserve so a frame is never read before there is room for it. When the
- * guest has no buffers, the backend's notifications are switched off until
- * the guest kicks the receive queue: no busy polling.
+ * Receive: guest buffers are popped ahead into a reserve, so a frame is
+ * never read before there is room for it, and the backend reads each frame
+ * straight into them (readv on a tap: no copy in khyve), over as many
+ * buffers as it needs (mergeable receive buffers); num_buffers is filled in
+ * afterwards. When the guest has no buffers, the backend's notifications
+ * are switched off until the guest kicks the receive queue: no busy polling.
  *
  * A legacy driver that takes no mergeable buffers uses a 10-byte header
  * (no num_buffers): the device inserts or drops those 2 bytes between the
- * guest and the backend, which always speaks the 12-byte one.
+ * guest and the backend, which always speaks the 12-byte one; its frames
+ * go through a bounce buffer.
  *
  * vhost-net: with a tap, and /dev/vhost-net usable, the kernel moves frames
  * on queues 0 and 1 once the driver is ready (vhost=off: never; vhost=on:
@@ -48,6 +50,7 @@
 #define NET_CTRLQ 2
 #define NET_RX_BATCH 64           /* frames per wakeup before yielding the loop */
 #define NET_RESERVE_IOV 64        /* iovecs kept per reserved receive chain */
+#define NET_RX_IOV 1024           /* iovecs one receive may scatter over (readv's IOV_MAX) */
 #define NET_HDR_LEN NETBE_VNET_HDR_LEN
 #define NET_HDR_LEN_LEGACY 10     /* no num_buffers: legacy driver without MRG_RXBUF */
 #define NET_HDR_NUM_BUFFERS 10    /* offset of num_buffers in the header */
@@ -125,6 +128,7 @@ struct net_softc {
 	unsigned res_head, res_count;
 	uint64_t res_capacity;       /* bytes in the reserve */
 	uint8_t *frame;              /* bounce buffer, NET_HDR_LEN + NETBE_MAX_FRAME */
+	struct iovec rx_iov[NET_RX_IOV]; /* where the next frame goes */
 	/* In-kernel data path (NULL: khyve moves every frame). */
 	struct vhost_net *vhost;
 	bool vhost_running;          /* queues 0 and 1 are the kernel's now */
@@ -214,16 +218,24 @@ static bool rx_room(struct net_softc *sc)
 	}
 }
 
-/* Copy bytes into one reserved chain from its start; returns bytes copied. */
-static uint32_t fill_buffer(const struct rx_buffer *b, const uint8_t *src, size_t len)
+/* Copy bytes into one reserved chain from offset off on; returns bytes copied. */
+static size_t chain_write(const struct rx_buffer *b, size_t off, const uint8_t *src, size_t len)
 {
-	uint32_t done = 0;
+	size_t done = 0;
 
 	for (unsigned i = 0; i < b->niov && done < len; i++) {
-		size_t n = b->iov[i].iov_len < len - done ? b->iov[i].iov_len : len - done;
+		size_t k = b->iov[i].iov_len;
 
-		memcpy(b->iov[i].iov_base, src + done, n);
-		done += (uint32_t)n;
+		if (off >= k) {
+			off -= k;
+			continue;
+		}
+		k -= off;
+		if (k > len - done)
+			k = len - done;
+		memcpy((uint8_t *)b->iov[i].iov_base + off, src + done, k);
+		done += k;
+		off = 0;
 	}
 	return done;
 }
@@ -249,39 +261,128 @@ static uint16_t buffers_needed(const struct net_softc *sc, size_t len)
 	return n;
 }
 
-/*
- * Hand one frame (header included) to the guest. num_buffers is known
- * before copying, so the header is final when it lands in guest memory.
- * Without mergeable buffers a frame too big for the buffer is dropped (the
- * buffer comes back empty).
- */
-static void rx_deliver(struct net_softc *sc, uint8_t *frame, size_t len)
+/* Give the guest nbufs reserved chains holding a frame of len bytes (header included). */
+static void rx_push(struct net_softc *sc, uint16_t nbufs, size_t len)
 {
 	struct virtqueue *vq = virtio_vq(&sc->vs, NET_RXQ);
-	uint16_t nbufs = mergeable(sc) ? buffers_needed(sc, len) : 1;
 	size_t off = 0;
 
-	if (mergeable(sc) && sc->res_capacity < len)
-		return; /* only possible with a full ring of tiny buffers: drop */
-	if (!mergeable(sc) && sc->reserve[sc->res_head].capacity < len)
-		len = 0;
-	if (guest_hdr_len(sc) == NET_HDR_LEN) {
-		frame[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
-		frame[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
-	}
 	for (uint16_t i = 0; i < nbufs; i++) {
 		struct rx_buffer *b = reserve_take(sc);
-		uint32_t n = fill_buffer(b, frame + off, len - off);
+		size_t n = len - off < b->capacity ? len - off : b->capacity;
 
-		vq_push(vq, b->head, n);
+		vq_push(vq, b->head, (uint32_t)n);
 		off += n;
 	}
+}
+
+/*
+ * The guest's buffers for the next frame, as iovecs in rx_iov: the oldest
+ * reserved chain (all of them as needed, with mergeable buffers), skip
+ * bytes in. Returns how many; *room is the bytes they hold. One entry is
+ * left for the overflow tail.
+ */
+static int rx_guest_iov(struct net_softc *sc, size_t skip, uint64_t *room)
+{
+	unsigned chains = mergeable(sc) ? sc->res_count : 1;
+	uint64_t want = rx_max_frame(sc), have = 0;
+	int n = 0;
+
+	for (unsigned c = 0; c < chains && have < want; c++) {
+		const struct rx_buffer *b = &sc->reserve[(sc->res_head + c) % NET_QUEUE_SIZE];
+
+		for (unsigned i = 0; i < b->niov && n < NET_RX_IOV - 1; i++) {
+			struct iovec v = b->iov[i];
+
+			if (skip >= v.iov_len) {
+				skip -= v.iov_len;
+				continue;
+			}
+			v.iov_base = (uint8_t *)v.iov_base + skip;
+			v.iov_len -= skip;
+			skip = 0;
+			sc->rx_iov[n++] = v;
+			have += v.iov_len;
+		}
+	}
+	*room = have;
+	return n;
+}
+
+/*
+ * One frame from the backend straight into the guest's buffers, for a
+ * guest with the 12-byte header. The bounce buffer follows them as an
+ * overflow tail: the backend always has room for its largest frame, and a
+ * frame that reaches the tail did not fit the guest's buffers and is
+ * dropped (without mergeable buffers the buffer comes back empty). Without
+ * a vnet header from the backend (slirp) the header is ours to write, and
+ * the frame goes in after it. Returns 1 for a frame, 0 for none waiting.
+ */
+static int rx_one_direct(struct net_softc *sc)
+{
+	size_t own_hdr = sc->vnet_hdr ? 0 : NET_HDR_LEN;
+	uint8_t hdr[NET_HDR_LEN] = { 0 };
+	uint64_t room;
+	int niov = rx_guest_iov(sc, own_hdr, &room);
+	ssize_t n;
+	size_t len;
+	uint16_t nbufs;
+
+	sc->rx_iov[niov++] = (struct iovec){ sc->frame, NET_HDR_LEN + NETBE_MAX_FRAME };
+	n = netbe_recv(sc->be, sc->rx_iov, niov);
+	if (n <= 0)
+		return 0;
+	len = (size_t)n + own_hdr;
+	if ((uint64_t)n > room || len < NET_HDR_LEN) {
+		if (!mergeable(sc))
+			rx_push(sc, 1, 0);
+		return 1;
+	}
+	nbufs = mergeable(sc) ? buffers_needed(sc, len) : 1;
+	hdr[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
+	hdr[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
+	if (own_hdr)
+		(void)chain_write(&sc->reserve[sc->res_head], 0, hdr, NET_HDR_LEN);
+	else
+		(void)chain_write(&sc->reserve[sc->res_head], NET_HDR_NUM_BUFFERS,
+				  hdr + NET_HDR_NUM_BUFFERS, 2);
+	rx_push(sc, nbufs, len);
+	return 1;
+}
+
+/*
+ * One frame for a legacy driver (10-byte header, one buffer per frame):
+ * read into the bounce buffer, the header narrowed, then copied. Returns
+ * 1 for a frame, 0 for none waiting.
+ */
+static int rx_one_legacy(struct net_softc *sc)
+{
+	uint8_t *buf = sc->vnet_hdr ? sc->frame : sc->frame + NET_HDR_LEN;
+	struct iovec iov = { buf, NETBE_MAX_FRAME };
+	ssize_t n = netbe_recv(sc->be, &iov, 1);
+	size_t len;
+
+	if (n <= 0)
+		return 0;
+	if (!sc->vnet_hdr) {
+		memset(sc->frame, 0, NET_HDR_LEN); /* no offloads: a plain frame */
+		n += NET_HDR_LEN;
+	} else if (n < NET_HDR_LEN) {
+		return 1;
+	}
+	/* The header without num_buffers, right before the frame. */
+	memmove(sc->frame + 2, sc->frame, NET_HDR_LEN_LEGACY);
+	len = (size_t)n - 2;
+	if (sc->reserve[sc->res_head].capacity < len)
+		len = 0; /* too big for the buffer: it comes back empty */
+	len = chain_write(&sc->reserve[sc->res_head], 0, sc->frame + 2, len);
+	rx_push(sc, 1, len);
+	return 1;
 }
 
 /* Receive what the backend has, as long as the guest has room. */
 static void rx_process(struct net_softc *sc)
 {
-	uint8_t *buf = sc->vnet_hdr ? sc->frame : sc->frame + NET_HDR_LEN;
 	int frames = 0;
 
 	if (!virtio_driver_ok(&sc->vs)) {
@@ -295,23 +396,8 @@ static void rx_process(struct net_softc *sc)
 			break;
 		}
 		rx_backend(sc, true);
-		ssize_t n = netbe_recv(sc->be, buf, NETBE_MAX_FRAME);
-
-		if (n <= 0)
+		if ((guest_hdr_len(sc) == NET_HDR_LEN ? rx_one_direct(sc) : rx_one_legacy(sc)) == 0)
 			break;
-		if (!sc->vnet_hdr) {
-			memset(sc->frame, 0, NET_HDR_LEN); /* no offloads: a plain frame */
-			n += NET_HDR_LEN;
-		} else if (n < NET_HDR_LEN) {
-			continue;
-		}
-		if (guest_hdr_len(sc) == NET_HDR_LEN) {
-			rx_deliver(sc, sc->frame, (size_t)n);
-		} else {
-			/* The header without num_buffers, right before the frame. */
-			memmove(sc->frame + 2, sc->frame, NET_HDR_LEN_LEGACY);
-			rx_deliver(sc, sc->frame + 2, (size_t)n - 2);
-		}
 		frames++;
 	}
 	/*
