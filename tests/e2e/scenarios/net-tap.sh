@@ -12,7 +12,8 @@
 #   - UDP (iperf3 -u at 10 Mbit/s, 3 s) each way: datagrams arrive and fewer
 #     than 10% are lost;
 #   - with /dev/vhost-net (as in the testbed), frames take the kernel's path:
-#     a vhost worker serves khyve while the guest runs.
+#     a vhost worker serves khyve while the guest runs; with KT_NET_VHOST=off
+#     (net-tap-vhost-off) they take khyve's own, and no worker runs.
 # e2e-weight: 4
 . "$(dirname "$0")/../lib.sh"
 kt_need iperf3
@@ -54,7 +55,7 @@ ping -c 3 -W 5 10.99.0.1 >/dev/null; echo KT: ping=\$?;
 echo KT: offloads1=\$(o); x 1;
 ethtool -K eth0 tx off tso off gso off; echo KT: offloads2=\$(o); x 2;
 u; u -R"
-start_script_guest 130 "$KT_TMP/console" "$script" -s 3,virtio-net,"$tap"
+start_script_guest 130 "$KT_TMP/console" "$script" -s 3,virtio-net,"$tap"${KT_NET_VHOST:+,vhost=$KT_NET_VHOST}
 
 hping=
 for p in 1 2; do
@@ -88,7 +89,11 @@ for pid in $nc1 $nc2 $ip3; do
 done
 expect_value ping 0
 [ "$hping" = 0 ] || fail "the host cannot ping the guest (10.99.0.2)"
-[ "$vhost" != no ] || fail "/dev/vhost-net exists but khyve (pid $VM_PID) has no vhost worker"
+if [ "${KT_NET_VHOST:-}" = off ]; then
+	[ "$vhost" != yes ] || fail "vhost=off, yet the kernel runs a vhost worker for khyve (pid $VM_PID)"
+else
+	[ "$vhost" != no ] || fail "/dev/vhost-net exists but khyve (pid $VM_PID) has no vhost worker"
+fi
 _kt_info "vhost-net worker: $vhost"
 _kt_info "guest MAC $(kt_value mac); offloads on: $(kt_value offloads1); off: $(kt_value offloads2)"
 for p in 1 2; do
