@@ -23,7 +23,7 @@
 # scenarios; 90), L1_SMP (host CPUs, 2 to 4), L1_MEM (2G), TIMEOUT_SCALE
 # (scenario timeouts; 1 direct, 2 in L1), KT_KEEP=1 (keep the work
 # directory with every log), KT_LOUD=1 (guests boot without "quiet"),
-# L1_APPEND (L1 kernel command line; default quiet, console=ttyS0),
+# L1_APPEND (L1 kernel command line; default quiet, console=ttyS0, nokaslr),
 # L0_QEMU (the QEMU that runs L1; default qemu-system-x86_64 from PATH),
 # L1_ACCEL (its -accel; default tcg, i.e. multi-threaded TCG),
 # KT_RETRY=0 (no second run, in a fresh L1, of a scenario that failed in

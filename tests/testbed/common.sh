@@ -345,15 +345,36 @@ tb_run_l1() {
 		-nodefaults -no-user-config -display none -monitor "$_mon" \
 		-serial stdio -no-reboot \
 		-kernel "$1" -initrd "$2" \
-		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off}"
+		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off nokaslr}"
 }
 
 # tb_l1_state DIR: what L1's vCPUs are doing (registers, local APICs, from
-# QEMU's monitor on the FIFOs DIR/l1.mon.in and .out, see tb_run_l1).
+# QEMU's monitor on the FIFOs DIR/l1.mon.in and .out, see tb_run_l1). L1
+# boots with nokaslr, so its RIPs are the addresses /proc/kallsyms shows in
+# any L1 of the same kernel (Debian's System.map is a placeholder).
 tb_l1_state() {
 	[ -p "$1/l1.mon.in" ] || return 0
 	timeout 5 sh -c 'printf "info registers -a\ninfo lapic 0\ninfo lapic 1\ninfo pic\n" >"$1"' sh "$1/l1.mon.in"
 	timeout 5 cat "$1/l1.mon.out"
+}
+
+# tb_l1_spinning DIR: true if, right now, every L1 vCPU runs (not halted)
+# with interrupts off (RFLAGS.IF clear), as read from the monitor.
+tb_l1_spinning() {
+	[ -p "$1/l1.mon.in" ] || return 1
+	timeout 2 sh -c 'printf "info registers -a\n" >"$1"' sh "$1/l1.mon.in" || return 1
+	# IF is RFLAGS bit 9: the sixth of RFL's eight hex digits has bit 1 set.
+	timeout 2 cat "$1/l1.mon.out" | tr -d '\r' | awk '
+		/^RIP=/ {
+			n++
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^RFL=/) f = substr($i, 5)
+				if ($i == "HLT=1") h = 1
+			}
+			if (h || index("2367abef", substr(f, 6, 1)) > 0) ok = 1
+			h = 0
+		}
+		END { exit !(n > 0 && !ok) }'
 }
 
 # tb_l1_watchdog PID DIR TOTAL BOOT STALL IDLE PROGRESS: watch L1 (its QEMU
@@ -365,12 +386,15 @@ tb_l1_state() {
 #   - its emulator used under 1% CPU for IDLE s: a hung L1 sits with every
 #     vCPU halted and only QEMU's own timers tick (~0.2%), while one that
 #     runs a guest or a scenario uses far more;
-#   - its kernel reported a lockup or panicked (it does not recover).
+#   - its kernel reported a lockup or panicked (it does not recover);
+#   - every vCPU spun with interrupts off at three looks 15 s apart: a
+#     deadlock in L1's kernel, which its lockup detectors (they need timer
+#     interrupts) never report.
 # Why goes to DIR/l1.timeout, and if L1 hung also to DIR/l1.hung, with its
 # vCPUs' state in DIR/l1.state. Run it in the background.
 tb_l1_watchdog() {
 	_pid=$1 _dir=$2 _total=$3 _boot=$4 _stall=$5 _idle=$6 _mode=$7
-	_i=0 _booted=0 _progress= _last=0 _cpu_then=0 _cpu_since=0
+	_i=0 _booted=0 _progress= _last=0 _cpu_then=0 _cpu_since=0 _spins=0
 	while kill -0 "$_pid" 2>/dev/null; do
 		_hung=
 		[ $_booted = 0 ] && grep -q '^TESTBED: scenarios-start' "$_dir/l1.raw" &&
@@ -394,6 +418,10 @@ tb_l1_watchdog() {
 			# Anchored: L1's own kernel messages, not guest logs a scenario quotes.
 			_lockup=$(grep -m1 -o '^\[ *[0-9.]*\] \(watchdog: BUG: soft lockup\|rcu: INFO: rcu_[a-z]* self-detected stall\|Kernel panic\)' "$_dir/l1.raw")
 			[ -n "$_lockup" ] && _hung="kernel hung (${_lockup#*] })"
+		fi
+		if [ $_booted = 1 ] && [ $((_i % 15)) = 0 ]; then
+			if tb_l1_spinning "$_dir"; then _spins=$((_spins + 1)); else _spins=0; fi
+			[ $_spins -ge 3 ] && _hung="spun with interrupts off on every vCPU for 30 s (a kernel deadlock)"
 		fi
 		[ $_booted = 0 ] && [ $_i -ge "$_boot" ] && _hung="did not reach its scenarios within $_boot s"
 		_why=${_hung:+L1 $_hung}
