@@ -83,6 +83,10 @@ ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
  * waiting, or -errno.
  */
 ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt);
+/* Copy len bytes from src into the iovecs, skip bytes in; returns bytes copied. */
+size_t netbe_iov_fill(const struct iovec *iov, int iovcnt, size_t skip, const void *src,
+		      size_t len);
+
 /*
  * Call rx_ready when frames arrive (on), or stop (off: the guest has no
  * buffers). Level-triggered: turning it on while frames wait calls rx_ready

@@ -53,8 +53,4 @@ void netbe_err(const char *ident, const char *name, const char *fmt, ...)
 /* Bytes in an iovec array. */
 size_t netbe_iov_len(const struct iovec *iov, int iovcnt);
 
-/* Copy len bytes from src into the iovecs, skip bytes in; returns bytes copied. */
-size_t netbe_iov_fill(const struct iovec *iov, int iovcnt, size_t skip, const void *src,
-		      size_t len);
-
 #endif

@@ -221,23 +221,7 @@ static bool rx_room(struct net_softc *sc)
 /* Copy bytes into one reserved chain from offset off on; returns bytes copied. */
 static size_t chain_write(const struct rx_buffer *b, size_t off, const uint8_t *src, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < b->niov && done < len; i++) {
-		size_t k = b->iov[i].iov_len;
-
-		if (off >= k) {
-			off -= k;
-			continue;
-		}
-		k -= off;
-		if (k > len - done)
-			k = len - done;
-		memcpy((uint8_t *)b->iov[i].iov_base + off, src + done, k);
-		done += k;
-		off = 0;
-	}
-	return done;
+	return netbe_iov_fill(b->iov, b->niov, off, src, len);
 }
 
 static struct rx_buffer *reserve_take(struct net_softc *sc)
