@@ -95,6 +95,7 @@ struct net_config {
 /* A receive chain popped ahead of need. */
 struct rx_buffer {
 	uint16_t head;
+	uint16_t ndesc;              /* ring descriptors it holds */
 	uint16_t niov;
 	uint32_t capacity;
 	struct iovec iov[NET_RESERVE_IOV];
@@ -126,6 +127,7 @@ struct net_softc {
 	/* Receive reserve: a ring of chains popped but not yet used. */
 	struct rx_buffer reserve[NET_QUEUE_SIZE];
 	unsigned res_head, res_count;
+	unsigned res_desc;           /* ring descriptors the reserve holds */
 	uint64_t res_capacity;       /* bytes in the reserve */
 	uint8_t *frame;              /* bounce buffer, NET_HDR_LEN + NETBE_MAX_FRAME */
 	struct iovec rx_iov[NET_RX_IOV]; /* where the next frame goes */
@@ -182,6 +184,7 @@ static int reserve_one(struct net_softc *sc)
 		return -1; /* receive buffers are device-writable and hold a header */
 	b = &sc->reserve[(sc->res_head + sc->res_count) % NET_QUEUE_SIZE];
 	b->head = c->head;
+	b->ndesc = c->ndesc;
 	b->niov = c->niov < NET_RESERVE_IOV ? c->niov : NET_RESERVE_IOV;
 	b->capacity = 0;
 	for (unsigned i = 0; i < b->niov; i++) {
@@ -189,6 +192,7 @@ static int reserve_one(struct net_softc *sc)
 		b->capacity += (uint32_t)c->iov[i].iov_len;
 	}
 	sc->res_count++;
+	sc->res_desc += b->ndesc;
 	sc->res_capacity += b->capacity;
 	return 1;
 }
@@ -205,8 +209,8 @@ static bool rx_room(struct net_softc *sc)
 	for (;;) {
 		if (mergeable(sc) ? sc->res_capacity >= need : sc->res_count > 0)
 			return true;
-		if (sc->res_count >= vq->size)
-			return true; /* the whole ring (of the size the driver chose): all it can give */
+		if (sc->res_desc >= vq->size)
+			return true; /* every descriptor of the ring the driver chose: all it can give */
 		int rc = reserve_one(sc);
 
 		if (rc < 0) {
@@ -230,6 +234,7 @@ static struct rx_buffer *reserve_take(struct net_softc *sc)
 
 	sc->res_head = (sc->res_head + 1) % NET_QUEUE_SIZE;
 	sc->res_count--;
+	sc->res_desc -= b->ndesc;
 	sc->res_capacity -= b->capacity;
 	return b;
 }
@@ -738,7 +743,7 @@ static bool net_reset(struct virtio_softc *vs)
 	rx_backend(sc, false);
 	/* MAC_ADDR_SET lasts until reset: the next driver (kexec...) finds the NIC's own. */
 	memcpy(sc->cfg.mac, sc->mac, sizeof(sc->mac));
-	sc->res_head = sc->res_count = 0;
+	sc->res_head = sc->res_count = sc->res_desc = 0;
 	sc->res_capacity = 0;
 	return true;
 }

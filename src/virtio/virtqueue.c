@@ -261,10 +261,13 @@ static int walk_chain(struct virtqueue *vq, uint16_t head, struct vq_chain *c)
 	c->nreadable = 0;
 	c->readable_len = 0;
 	c->writable_len = 0;
+	c->ndesc = 0;
 	for (;;) {
 		struct vring_desc_le d;
 
 		load_desc(table + (size_t)i * sizeof(d), &d);
+		if (!w.in_indirect)
+			c->ndesc++;
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (enter_indirect(vq, &w, &d, &table, &entries) < 0)
 				return -1;

@@ -28,6 +28,7 @@ struct vq_chain {
 	uint16_t nreadable;
 	uint32_t readable_len;  /* sum of readable lengths */
 	uint32_t writable_len;  /* sum of writable lengths */
+	uint16_t ndesc;         /* ring descriptors it holds (an indirect table counts one) */
 	struct iovec iov[VQ_MAX_SIZE];
 };
 

@@ -776,6 +776,30 @@ static void test_rx_small_ring_tiny_buffers(void **state)
 	assert_int_equal(rxf.nbufs, 2);
 }
 
+/*
+ * The same with two descriptors per buffer: 8 chains fill a ring of 16, so
+ * "a whole ring of chains" is never reached; what counts is that the guest
+ * has no descriptor left to give.
+ */
+static void test_rx_small_ring_split_buffers(void **state)
+{
+	nic_start(&sl, features_but(&sl, 0), 16);
+	for (unsigned i = 0; i < 8; i++) {
+		uint16_t head = sl.rx.next_desc;
+		uint64_t gpa = RXB(&sl) + (uint64_t)head * RXB_STRIDE;
+
+		memset(ram(gpa), 0xee, RXB_STRIDE);
+		sl.rxb[head].gpa = gpa;
+		sl.rxb[head].len = 64;
+		assert_int_equal(post(&sl.rx, (struct seg[]){ { gpa, 12, true }, { gpa + 12, 52, true } }, 2),
+				 head);
+	}
+	kick(&sl.rx);
+	tx_arp(&sl);
+	assert_true(rx_expect(&sl, &rxf, is_arp_reply));
+	assert_int_equal(rxf.nbufs, 2);
+}
+
 /* Without MRG_RXBUF a frame bigger than the buffer is dropped: used length 0, no overflow. */
 static void test_rx_nonmergeable_too_small(void **state)
 {
@@ -1400,6 +1424,7 @@ int main(void)
 		T(test_arp_roundtrip),
 		T(test_rx_tiny_mergeable),
 		T(test_rx_small_ring_tiny_buffers),
+		T(test_rx_small_ring_split_buffers),
 		T(test_rx_nonmergeable_too_small),
 		T(test_tx_split),
 		T(test_tx_truncated),
