@@ -235,7 +235,7 @@ run_l1() {
 	fi
 	if [ -s "$WORK/l1.state" ]; then
 		echo "--- L1 vCPUs when it hung ($WORK/l1.state):"
-		tr -d '\r' <"$WORK/l1.state" | grep -E '^(CPU#|RIP=|RAX=|CR0=|dumping|LVTT|Timer|ISR|IRR|TPR)' | sed 's/^/  | /'
+		tr -d '\r' <"$WORK/l1.state" | grep -E '^(CPU#|RIP=|RAX=|RSI=|CR0=|[0-9a-f]{16}:|dumping|LVTT|Timer|ISR|IRR|TPR)' | sed 's/^/  | /'
 	fi
 }
 

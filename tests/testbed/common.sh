@@ -348,13 +348,14 @@ tb_run_l1() {
 		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off nokaslr}"
 }
 
-# tb_l1_state DIR: what L1's vCPUs are doing (registers, local APICs, from
+# tb_l1_state DIR: what L1's vCPUs are doing (registers, the top of each
+# stack -- at an exception's entry, the interrupted RIP -- local APICs, from
 # QEMU's monitor on the FIFOs DIR/l1.mon.in and .out, see tb_run_l1). L1
 # boots with nokaslr, so its RIPs are the addresses /proc/kallsyms shows in
 # any L1 of the same kernel (Debian's System.map is a placeholder).
 tb_l1_state() {
 	[ -p "$1/l1.mon.in" ] || return 0
-	timeout 5 sh -c 'printf "info registers -a\ninfo lapic 0\ninfo lapic 1\ninfo pic\n" >"$1"' sh "$1/l1.mon.in"
+	timeout 5 sh -c 'printf "info registers -a\ncpu 0\nx/6gx \$esp\ncpu 1\nx/6gx \$esp\ninfo lapic 0\ninfo lapic 1\ninfo pic\n" >"$1"' sh "$1/l1.mon.in"
 	timeout 5 cat "$1/l1.mon.out"
 }
 
