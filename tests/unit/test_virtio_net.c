@@ -305,19 +305,29 @@ static void tx_arp(struct nic *n)
 
 /* ---- Receive ----------------------------------------------------------------------- */
 
-/* Post count one-descriptor receive buffers of len bytes (guard-filled), no kick. */
-static void rx_post(struct nic *n, uint32_t len, unsigned count)
+/*
+ * Post count receive buffers of len bytes (guard-filled), no kick: one
+ * descriptor each, or with first > 0 two adjacent ones split after first bytes.
+ */
+static void rx_post_split(struct nic *n, uint32_t len, uint32_t first, unsigned count)
 {
-	assert_true(len <= RXB_STRIDE);
+	assert_true(len <= RXB_STRIDE && first < len);
 	for (unsigned i = 0; i < count; i++) {
 		uint16_t head = n->rx.next_desc;
 		uint64_t gpa = RXB(n) + (uint64_t)head * RXB_STRIDE;
+		struct seg segs[2] = { { gpa, first ? first : len, true },
+				       { gpa + first, len - first, true } };
 
 		memset(ram(gpa), 0xee, RXB_STRIDE);
 		n->rxb[head].gpa = gpa;
 		n->rxb[head].len = len;
-		assert_int_equal(post(&n->rx, &(struct seg){ gpa, len, true }, 1), head);
+		assert_int_equal(post(&n->rx, segs, first ? 2 : 1), head);
 	}
+}
+
+static void rx_post(struct nic *n, uint32_t len, unsigned count)
+{
+	rx_post_split(n, len, 0, count);
 }
 
 /* A received frame: the header and the frame, joined from its buffers. */
@@ -784,16 +794,7 @@ static void test_rx_small_ring_tiny_buffers(void **state)
 static void test_rx_small_ring_split_buffers(void **state)
 {
 	nic_start(&sl, features_but(&sl, 0), 16);
-	for (unsigned i = 0; i < 8; i++) {
-		uint16_t head = sl.rx.next_desc;
-		uint64_t gpa = RXB(&sl) + (uint64_t)head * RXB_STRIDE;
-
-		memset(ram(gpa), 0xee, RXB_STRIDE);
-		sl.rxb[head].gpa = gpa;
-		sl.rxb[head].len = 64;
-		assert_int_equal(post(&sl.rx, (struct seg[]){ { gpa, 12, true }, { gpa + 12, 52, true } }, 2),
-				 head);
-	}
+	rx_post_split(&sl, 64, 12, 8);
 	kick(&sl.rx);
 	tx_arp(&sl);
 	assert_true(rx_expect(&sl, &rxf, is_arp_reply));
@@ -1260,16 +1261,7 @@ static void test_tap_rx_scattered(void **state)
 	/* Without GUEST_TSO the device waits for room for a 1500-byte frame only. */
 	nic_start(&tp, features_but(&tp, BIT(F_GUEST_TSO4) | BIT(F_GUEST_TSO6) | BIT(F_GUEST_ECN)), 256);
 	ps = packet_socket();
-	for (unsigned i = 0; i < 32; i++) {
-		uint16_t head = tp.rx.next_desc;
-		uint64_t gpa = RXB(&tp) + (uint64_t)head * RXB_STRIDE;
-
-		memset(ram(gpa), 0xee, RXB_STRIDE);
-		tp.rxb[head].gpa = gpa;
-		tp.rxb[head].len = 64;
-		assert_int_equal(post(&tp.rx, (struct seg[]){ { gpa, 5, true }, { gpa + 5, 59, true } }, 2),
-				 head);
-	}
+	rx_post_split(&tp, 64, 5, 32);
 	kick(&tp.rx);
 	test_frame(f, guest_mac, "khyve scattered");
 	for (unsigned i = 60; i < sizeof(f); i++)
