@@ -2,6 +2,7 @@
  * kvmprobe -- is /dev/kvm usable for running guests?
  *
  *   kvmprobe [-v] [-n ITERATIONS] [-t MAX_MS]
+ *   kvmprobe -H
  *
  * 1. Function: a VM with one vCPU in real mode runs
  *        mov $0x4b, %al ; out %al, $0x61 ; hlt
@@ -13,6 +14,12 @@
  *    Some nested setups (e.g. kvm-pvm under Firecracker) run supervisor
  *    code through an instruction emulator at ~1M instructions/s: /dev/kvm
  *    "works" but a Linux guest needs many minutes to boot.
+ *
+ * -H: create a VM and hold it until killed. The testbed's L1 runs one for
+ * its lifetime: KVM enables the kernel's preempt_notifier_key static key
+ * while any VM exists, and patching it (int3 over __schedule's code, on
+ * the first VM's start and the last one's exit; most likely) is where L1 was found
+ * hung, both vCPUs spinning there with interrupts off, under L0's TCG.
  *
  * No in-kernel irqchip is created, so HLT (not reached on success) would
  * exit with KVM_EXIT_HLT rather than block. Run under `timeout` anyway: on
@@ -117,7 +124,7 @@ int main(int argc, char **argv)
 	};
 	uint64_t iterations = 1000000, *pt;
 	long max_ms = 250;
-	int verbose = 0, opt, api, vm, vcpu;
+	int verbose = 0, hold = 0, opt, api, vm, vcpu;
 	struct kvm_userspace_memory_region region;
 	struct kvm_segment seg;
 	struct kvm_sregs sregs;
@@ -125,13 +132,14 @@ int main(int argc, char **argv)
 	struct kvm_run *run;
 	double t0, elapsed;
 
-	while ((opt = getopt(argc, argv, "vn:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "Hvn:t:")) != -1) {
 		switch (opt) {
+		case 'H': hold = 1; break;
 		case 'v': verbose = 1; break;
 		case 'n': iterations = strtoull(optarg, NULL, 0); break;
 		case 't': max_ms = strtol(optarg, NULL, 0); break;
 		default:
-			fprintf(stderr, "usage: kvmprobe [-v] [-n ITERATIONS] [-t MAX_MS]\n");
+			fprintf(stderr, "usage: kvmprobe [-v] [-n ITERATIONS] [-t MAX_MS] | -H\n");
 			return 2;
 		}
 	}
@@ -152,6 +160,10 @@ int main(int argc, char **argv)
 	vm = ioctl(kvm_fd, KVM_CREATE_VM, 0UL);
 	if (vm < 0)
 		return fail("KVM_CREATE_VM");
+	if (hold) {
+		for (;;)
+			pause();
+	}
 
 	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
