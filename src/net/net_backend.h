@@ -83,6 +83,8 @@ ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
  * waiting, or -errno.
  */
 ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt);
+/* Bytes in an iovec array. */
+size_t netbe_iov_len(const struct iovec *iov, int iovcnt);
 /* Copy len bytes from src into the iovecs, skip bytes in; returns bytes copied. */
 size_t netbe_iov_fill(const struct iovec *iov, int iovcnt, size_t skip, const void *src,
 		      size_t len);

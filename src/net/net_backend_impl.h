@@ -50,7 +50,4 @@ extern const struct netbe_ops netbe_slirp_ops;
 void netbe_err(const char *ident, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Bytes in an iovec array. */
-size_t netbe_iov_len(const struct iovec *iov, int iovcnt);
-
 #endif

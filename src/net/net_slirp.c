@@ -168,10 +168,16 @@ static void drain(int fd)
 
 /* ---- frames to the guest: the FIFO -------------------------------------- */
 
+/* Of len bytes at off in the ring, how many come before it wraps. */
+static size_t ring_before_wrap(size_t off, size_t len)
+{
+	return SLIRP_FIFO_BYTES - off < len ? SLIRP_FIFO_BYTES - off : len;
+}
+
 /* len bytes into the ring at off, wrapping at its end. */
 static void ring_put(struct slirp_be *s, size_t off, const uint8_t *src, size_t len)
 {
-	size_t first = SLIRP_FIFO_BYTES - off < len ? SLIRP_FIFO_BYTES - off : len;
+	size_t first = ring_before_wrap(off, len);
 
 	memcpy(s->ring + off, src, first);
 	memcpy(s->ring, src + first, len - first);
@@ -677,7 +683,7 @@ static ssize_t slirp_recv(struct net_backend *be, const struct iovec *iov, int i
 	if (f.len > netbe_iov_len(iov, iovcnt)) {
 		rc = -EMSGSIZE; /* dropped: iov is smaller than the contract's minimum */
 	} else {
-		first = SLIRP_FIFO_BYTES - f.off < f.len ? SLIRP_FIFO_BYTES - f.off : f.len;
+		first = ring_before_wrap(f.off, f.len);
 		(void)netbe_iov_fill(iov, iovcnt, 0, s->ring + f.off, first);
 		(void)netbe_iov_fill(iov, iovcnt, first, s->ring, f.len - first);
 	}

@@ -222,6 +222,25 @@ static bool rx_room(struct net_softc *sc)
 	}
 }
 
+/* The bytes of in[0..nin) from skip on, as at most max iovecs in out; returns how many. */
+static unsigned iov_from(const struct iovec *in, unsigned nin, size_t skip, struct iovec *out,
+			 unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < nin && n < max; i++) {
+		if (skip >= in[i].iov_len) {
+			skip -= in[i].iov_len;
+			continue;
+		}
+		out[n].iov_base = (uint8_t *)in[i].iov_base + skip;
+		out[n].iov_len = in[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
 /* Copy bytes into one reserved chain from offset off on; returns bytes copied. */
 static size_t chain_write(const struct rx_buffer *b, size_t off, const uint8_t *src, size_t len)
 {
@@ -275,27 +294,18 @@ static int rx_guest_iov(struct net_softc *sc, size_t skip, uint64_t *room)
 {
 	unsigned chains = mergeable(sc) ? sc->res_count : 1;
 	uint64_t want = rx_max_frame(sc), have = 0;
-	int n = 0;
+	unsigned n = 0;
 
-	for (unsigned c = 0; c < chains && have < want; c++) {
+	for (unsigned c = 0; c < chains && have < want && n < NET_RX_IOV - 1; c++) {
 		const struct rx_buffer *b = &sc->reserve[(sc->res_head + c) % NET_QUEUE_SIZE];
+		unsigned k = iov_from(b->iov, b->niov, skip, sc->rx_iov + n, NET_RX_IOV - 1 - n);
 
-		for (unsigned i = 0; i < b->niov && n < NET_RX_IOV - 1; i++) {
-			struct iovec v = b->iov[i];
-
-			if (skip >= v.iov_len) {
-				skip -= v.iov_len;
-				continue;
-			}
-			v.iov_base = (uint8_t *)v.iov_base + skip;
-			v.iov_len -= skip;
-			skip = 0;
-			sc->rx_iov[n++] = v;
-			have += v.iov_len;
-		}
+		have += netbe_iov_len(sc->rx_iov + n, (int)k);
+		n += k;
+		skip = skip > b->capacity ? skip - b->capacity : 0;
 	}
 	*room = have;
-	return n;
+	return (int)n;
 }
 
 /*
@@ -410,24 +420,6 @@ static void on_rx_ready(void *arg)
 
 /* ---- Transmit ------------------------------------------------------------ */
 
-/* The chain's readable bytes from skip on, as iovecs in out; returns how many. */
-static unsigned iov_from(const struct vq_chain *c, size_t skip, struct iovec *out, unsigned max)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < c->nreadable && n < max; i++) {
-		if (skip >= c->iov[i].iov_len) {
-			skip -= c->iov[i].iov_len;
-			continue;
-		}
-		out[n].iov_base = (uint8_t *)c->iov[i].iov_base + skip;
-		out[n].iov_len = c->iov[i].iov_len - skip;
-		skip = 0;
-		n++;
-	}
-	return n;
-}
-
 /* A 10-byte guest header to the backend's 12-byte one: num_buffers (0) appended. */
 static unsigned widen_header(const struct vq_chain *c, struct iovec *out, unsigned max)
 {
@@ -444,7 +436,7 @@ static unsigned widen_header(const struct vq_chain *c, struct iovec *out, unsign
 		done += (unsigned)k;
 	}
 	out[0] = (struct iovec){ hdr, NET_HDR_LEN };
-	return 1 + iov_from(c, NET_HDR_LEN_LEGACY, out + 1, max - 1);
+	return 1 + iov_from(c->iov, c->nreadable, NET_HDR_LEN_LEGACY, out + 1, max - 1);
 }
 
 static void tx_one(struct net_softc *sc, const struct vq_chain *c)
@@ -456,7 +448,8 @@ static void tx_one(struct net_softc *sc, const struct vq_chain *c)
 	if (c->readable_len < hdr_len + 14 || c->readable_len - hdr_len > NETBE_MAX_FRAME - NET_HDR_LEN)
 		return;
 	if (!sc->vnet_hdr)
-		(void)netbe_send(sc->be, iov, (int)iov_from(c, hdr_len, iov, VQ_MAX_SIZE));
+		(void)netbe_send(sc->be, iov,
+				 (int)iov_from(c->iov, c->nreadable, hdr_len, iov, VQ_MAX_SIZE));
 	else if (hdr_len == NET_HDR_LEN)
 		(void)netbe_send(sc->be, c->iov, c->nreadable);
 	else
