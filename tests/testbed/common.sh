@@ -348,24 +348,30 @@ tb_run_l1() {
 		-append "${L1_APPEND:-console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off nokaslr}"
 }
 
+# tb_l1_monitor DIR SECONDS COMMANDS: send COMMANDS (printf format, one per
+# line) to L1's QEMU monitor (the FIFOs DIR/l1.mon.in and .out, see
+# tb_run_l1) and print what it answers within SECONDS; false if there is
+# no monitor or it does not take them.
+tb_l1_monitor() {
+	[ -p "$1/l1.mon.in" ] || return 1
+	timeout "$2" sh -c 'printf "$2" >"$1"' sh "$1/l1.mon.in" "$3" || return 1
+	timeout "$2" cat "$1/l1.mon.out"
+	return 0
+}
+
 # tb_l1_state DIR: what L1's vCPUs are doing (registers, the top of each
-# stack -- at an exception's entry, the interrupted RIP -- local APICs, from
-# QEMU's monitor on the FIFOs DIR/l1.mon.in and .out, see tb_run_l1). L1
+# stack -- at an exception's entry, the interrupted RIP -- local APICs). L1
 # boots with nokaslr, so its RIPs are the addresses /proc/kallsyms shows in
 # any L1 of the same kernel (Debian's System.map is a placeholder).
 tb_l1_state() {
-	[ -p "$1/l1.mon.in" ] || return 0
-	timeout 5 sh -c 'printf "info registers -a\ncpu 0\nx/6gx \$esp\ncpu 1\nx/6gx \$esp\ninfo lapic 0\ninfo lapic 1\ninfo pic\n" >"$1"' sh "$1/l1.mon.in"
-	timeout 5 cat "$1/l1.mon.out"
+	tb_l1_monitor "$1" 5 'info registers -a\ncpu 0\nx/6gx $esp\ncpu 1\nx/6gx $esp\ninfo lapic 0\ninfo lapic 1\ninfo pic\n'
 }
 
 # tb_l1_spinning DIR: true if, right now, every L1 vCPU runs (not halted)
 # with interrupts off (RFLAGS.IF clear), as read from the monitor.
 tb_l1_spinning() {
-	[ -p "$1/l1.mon.in" ] || return 1
-	timeout 2 sh -c 'printf "info registers -a\n" >"$1"' sh "$1/l1.mon.in" || return 1
 	# IF is RFLAGS bit 9: the sixth of RFL's eight hex digits has bit 1 set.
-	timeout 2 cat "$1/l1.mon.out" | tr -d '\r' | awk '
+	tb_l1_monitor "$1" 2 'info registers -a\n' | tr -d '\r' | awk '
 		/^RIP=/ {
 			n++
 			for (i = 1; i <= NF; i++) {

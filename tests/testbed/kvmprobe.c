@@ -17,9 +17,10 @@
  *
  * -H: create a VM and hold it until killed. The testbed's L1 runs one for
  * its lifetime: KVM enables the kernel's preempt_notifier_key static key
- * while any VM exists, and patching it (int3 over __schedule's code, on
- * the first VM's start and the last one's exit; most likely) is where L1 was found
- * hung, both vCPUs spinning there with interrupts off, under L0's TCG.
+ * while any VM exists, so the first VM's start and the last one's exit
+ * patch __schedule's code (an int3 first). Hung L1s were found with both
+ * vCPUs spinning at such an int3 with interrupts off, under L0's TCG; that
+ * it was this key is likely, not proven.
  *
  * No in-kernel irqchip is created, so HLT (not reached on success) would
  * exit with KVM_EXIT_HLT rather than block. Run under `timeout` anyway: on
