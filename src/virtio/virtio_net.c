@@ -327,8 +327,12 @@ static int rx_one_direct(struct net_softc *sc)
 	size_t len;
 	uint16_t nbufs;
 
-	sc->rx_iov[niov++] = (struct iovec){ sc->frame, NET_HDR_LEN + NETBE_MAX_FRAME };
-	n = netbe_recv(sc->be, sc->rx_iov, niov);
+	/*
+	 * Through the bounce buffer for now: with the tap reading straight into
+	 * guest buffers, net-tap-vhost-off's guest triple-faulted in 3 of 5
+	 * testbed runs (the bounce-buffer build: 2 of 2 passed). Not understood yet.
+	 */
+	n = netbe_recv(sc->be, &(struct iovec){ sc->frame, NET_HDR_LEN + NETBE_MAX_FRAME }, 1);
 	if (n <= 0)
 		return 0;
 	len = (size_t)n + own_hdr;
@@ -337,6 +341,7 @@ static int rx_one_direct(struct net_softc *sc)
 			rx_push(sc, 1, 0);
 		return 1;
 	}
+	(void)netbe_iov_fill(sc->rx_iov, niov, 0, sc->frame, (size_t)n);
 	nbufs = mergeable(sc) ? buffers_needed(sc, len) : 1;
 	hdr[NET_HDR_NUM_BUFFERS] = (uint8_t)nbufs;
 	hdr[NET_HDR_NUM_BUFFERS + 1] = (uint8_t)(nbufs >> 8);
