@@ -543,7 +543,7 @@ static void bar_write_cfg(struct pci_devinst *pi, unsigned off, int bytes, uint3
 	if (hi)
 		addr = (b->addr & 0xffffffffull) | ((uint64_t)cur << 32);
 	else
-		addr = (b->addr & ~0xffffffffull) | (cur & ~0xfu);
+		addr = (b->addr & ~0xffffffffull) | (cur & (b->type == PCI_BAR_IO ? ~0x3u : ~0xfu));
 	addr &= ~(b->size - 1);
 	/*
 	 * An I/O BAR keeps all 32 bits, as real devices do: SeaBIOS sizes it

@@ -26,6 +26,7 @@
 
 #include "virtio/virtqueue.h"
 
+struct cfg_node;
 struct pci_devinst;
 struct mevent;
 struct virtio_softc;
@@ -106,6 +107,7 @@ struct virtio_softc {
 	bool reset_pending;
 	bool legacy;               /* the driver uses the legacy interface (BAR 0) */
 	uint64_t notify_base;      /* guest address of the notify area (0: unmapped) */
+	bool port_notify;          /* notify area in I/O BAR 2 too, listed first */
 	unsigned pci_cfg_cap;      /* VIRTIO_PCI_CAP_PCI_CFG offset */
 	struct virtio_queue *queues;
 	struct vq_chain *chain;    /* scratch for device models (main thread) */
@@ -113,10 +115,12 @@ struct virtio_softc {
 
 /*
  * Make pi a virtio device: IDs, capabilities, BARs (MSI-X table in BAR 1,
- * virtio structures in BAR 4), INTx, per-queue eventfds on the event loop.
- * devcfg: the device's config structure (read by the guest as is).
+ * virtio structures in BAR 4, notifications also in I/O BAR 2), INTx,
+ * per-queue eventfds on the event loop. node: the device's config (the
+ * transport's own key, "notify"). devcfg: the device's config structure
+ * (read by the guest as is).
  */
-int virtio_pci_init(struct pci_devinst *pi, struct virtio_softc *vs,
+int virtio_pci_init(struct pci_devinst *pi, const struct cfg_node *node, struct virtio_softc *vs,
 		    const struct virtio_devops *ops, const void *devcfg, size_t devcfg_size);
 
 /* The PCI side of every virtio device: put VIRTIO_PCI_HOOKS in its pci_devemu. */
@@ -170,6 +174,7 @@ void virtio_reset_done(struct virtio_softc *vs);
 #define VIRTIO_DEVCFG_OFF 0x2000
 #define VIRTIO_NOTIFY_OFF 0x3000
 #define VIRTIO_NOTIFY_MULT 4
+#define VIRTIO_PORT_NOTIFY_BAR 2   /* the same notify area in I/O space */
 #define VIRTIO_BAR_SIZE 0x4000
 
 #endif

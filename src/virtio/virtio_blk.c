@@ -499,7 +499,7 @@ static int blk_init(struct pci_devinst *pi, const struct cfg_node *node)
 		fprintf(stderr, "khyve: %s: cannot watch I/O completions\n", pi->ident);
 		return -1;
 	}
-	return virtio_pci_init(pi, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
+	return virtio_pci_init(pi, node, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
 }
 
 static const struct pci_devemu blk_emu = {

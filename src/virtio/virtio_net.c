@@ -819,7 +819,7 @@ static int net_init(struct pci_devinst *pi, const struct cfg_node *node)
 		.driver_ok = net_driver_ok,
 		.interrupts_changed = net_interrupts_changed,
 	};
-	return virtio_pci_init(pi, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
+	return virtio_pci_init(pi, node, &sc->vs, &sc->ops, &sc->cfg, sizeof(sc->cfg));
 }
 
 static const struct pci_devemu net_emu = {

@@ -9,6 +9,15 @@
  * event loop picks up -- the vCPU never exits to khyve for it. Writes that
  * do not match the ioeventfd (other sizes) arrive as MMIO and signal the
  * same eventfd.
+ *
+ * The notify area is offered twice: in I/O BAR 2 (listed first, so Linux,
+ * FreeBSD and SeaBIOS, which take the first notify capability, use it) and
+ * in BAR 4. KVM completes an OUT from the exit information alone, while a
+ * write to MMIO makes it fetch and emulate the guest's instruction (on AMD
+ * without decode assists, as in nested guests, by walking the guest's page
+ * tables): a port kick is the cheaper exit. Both capabilities have the
+ * same multiplier because SeaBIOS reads it from the last one. The config
+ * key notify=mmio leaves the port area out.
  */
 #include "virtio/virtio.h"
 
@@ -19,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/mevent.h"
 #include "lib/vmmapi.h"
 #include "pci/pci.h"
@@ -456,6 +466,8 @@ uint64_t virtio_barread(struct pci_devinst *pi, int bar, uint64_t off, int bytes
 	uint64_t v = 0;
 	unsigned reg;
 
+	if (bar == VIRTIO_PORT_NOTIFY_BAR && vs->port_notify)
+		return 0; /* like the notify area in BAR 4 */
 	if (bar != VIRTIO_BAR && bar != VIRTIO_LEGACY_BAR)
 		return ~0ull;
 	virtio_lock(vs);
@@ -484,6 +496,10 @@ void virtio_barwrite(struct pci_devinst *pi, int bar, uint64_t off, int bytes,
 	struct virtio_softc *vs = pi->softc;
 	unsigned reg;
 
+	if (bar == VIRTIO_PORT_NOTIFY_BAR && vs->port_notify) {
+		virtio_kick(vs, off / VIRTIO_NOTIFY_MULT);
+		return;
+	}
 	if (bar != VIRTIO_BAR && bar != VIRTIO_LEGACY_BAR)
 		return;
 	if (bar == VIRTIO_BAR && off >= VIRTIO_NOTIFY_OFF) {
@@ -500,6 +516,17 @@ void virtio_barwrite(struct pci_devinst *pi, int bar, uint64_t off, int bytes,
 	virtio_unlock(vs);
 }
 
+/* Each queue's notify address in the area at base to its eventfd (or unbound). */
+static void bind_kicks(struct virtio_softc *vs, uint64_t base, bool port, bool bind)
+{
+	for (int i = 0; i < vs->ops->nqueues; i++) {
+		uint64_t a = base + (uint64_t)i * VIRTIO_NOTIFY_MULT;
+
+		/* On failure the trapped write still delivers the kick, just slower. */
+		(void)vm_ioeventfd(vs->pi->ctx, a, 2, port, vs->queues[i].kick_fd, !bind);
+	}
+}
+
 /* A BAR moved: each queue's notify address moves with it. */
 void virtio_bar_mapped(struct pci_devinst *pi, int bar, bool mapped, uint64_t addr)
 {
@@ -507,14 +534,11 @@ void virtio_bar_mapped(struct pci_devinst *pi, int bar, bool mapped, uint64_t ad
 
 	if (bar == VIRTIO_LEGACY_BAR)
 		virtio_legacy_mapped(vs, mapped, addr);
+	if (bar == VIRTIO_PORT_NOTIFY_BAR && vs->port_notify)
+		bind_kicks(vs, addr, true, mapped);
 	if (bar != VIRTIO_BAR)
 		return;
-	for (int i = 0; i < vs->ops->nqueues; i++) {
-		uint64_t a = addr + VIRTIO_NOTIFY_OFF + (uint64_t)i * VIRTIO_NOTIFY_MULT;
-
-		/* On failure the MMIO path still delivers the kick, just slower. */
-		(void)vm_ioeventfd(pi->ctx, a, 2, false, vs->queues[i].kick_fd, !mapped);
-	}
+	bind_kicks(vs, addr + VIRTIO_NOTIFY_OFF, false, mapped);
 	vs->notify_base = mapped ? addr + VIRTIO_NOTIFY_OFF : 0;
 }
 
@@ -568,10 +592,10 @@ int virtio_cfgwrite(struct pci_devinst *pi, unsigned off, int bytes, uint32_t va
 
 /* ---- Set-up ------------------------------------------------------------ */
 
-static int add_virtio_cap(struct pci_devinst *pi, uint8_t type, uint32_t off, uint32_t len,
-			  uint32_t extra, unsigned caplen)
+static int add_virtio_cap_in(struct pci_devinst *pi, uint8_t bar, uint8_t type, uint32_t off,
+			     uint32_t len, uint32_t extra, unsigned caplen)
 {
-	uint8_t cap[20] = { PCIY_VENDOR, 0, (uint8_t)caplen, type, VIRTIO_BAR };
+	uint8_t cap[20] = { PCIY_VENDOR, 0, (uint8_t)caplen, type, bar };
 
 	if (type == CAP_PCI_CFG)
 		cap[4] = 0;
@@ -581,17 +605,32 @@ static int add_virtio_cap(struct pci_devinst *pi, uint8_t type, uint32_t off, ui
 	return pci_add_cap(pi, cap, caplen);
 }
 
+static int add_virtio_cap(struct pci_devinst *pi, uint8_t type, uint32_t off, uint32_t len,
+			  uint32_t extra, unsigned caplen)
+{
+	return add_virtio_cap_in(pi, VIRTIO_BAR, type, off, len, extra, caplen);
+}
+
+static uint32_t notify_area_size(const struct virtio_softc *vs)
+{
+	return VIRTIO_NOTIFY_MULT * (uint32_t)vs->ops->nqueues;
+}
+
 static int add_caps(struct pci_devinst *pi, struct virtio_softc *vs)
 {
 	int pcicfg;
 
+	if (vs->port_notify &&
+	    add_virtio_cap_in(pi, VIRTIO_PORT_NOTIFY_BAR, CAP_NOTIFY_CFG, 0, notify_area_size(vs),
+			      VIRTIO_NOTIFY_MULT, 20) < 0)
+		return -1;
 	if (add_virtio_cap(pi, CAP_COMMON_CFG, VIRTIO_COMMON_OFF, CC_SIZE, 0, 16) < 0 ||
 	    add_virtio_cap(pi, CAP_ISR_CFG, VIRTIO_ISR_OFF, 1, 0, 16) < 0 ||
 	    (vs->devcfg_size &&
 	     add_virtio_cap(pi, CAP_DEVICE_CFG, VIRTIO_DEVCFG_OFF, (uint32_t)vs->devcfg_size, 0,
 			    16) < 0) ||
-	    add_virtio_cap(pi, CAP_NOTIFY_CFG, VIRTIO_NOTIFY_OFF,
-			   VIRTIO_NOTIFY_MULT * vs->ops->nqueues, VIRTIO_NOTIFY_MULT, 20) < 0)
+	    add_virtio_cap(pi, CAP_NOTIFY_CFG, VIRTIO_NOTIFY_OFF, notify_area_size(vs),
+			   VIRTIO_NOTIFY_MULT, 20) < 0)
 		return -1;
 	pcicfg = add_virtio_cap(pi, CAP_PCI_CFG, 0, 0, 0, 20);
 	if (pcicfg < 0)
@@ -669,9 +708,25 @@ static void set_ids(struct pci_devinst *pi, const struct virtio_devops *ops)
 		    legacy ? 0 : 1);
 }
 
-int virtio_pci_init(struct pci_devinst *pi, struct virtio_softc *vs,
+/* The transport's config key: notify=port (default) or mmio. */
+static int read_transport_options(struct pci_devinst *pi, const struct cfg_node *node,
+				  struct virtio_softc *vs)
+{
+	const char *notify = node ? get_config_value_node(node, "notify") : NULL;
+
+	vs->port_notify = notify == NULL || strcmp(notify, "port") == 0;
+	if (notify != NULL && !vs->port_notify && strcmp(notify, "mmio") != 0) {
+		fprintf(stderr, "khyve: %s: notify=%s: expected port or mmio\n", pi->ident, notify);
+		return -1;
+	}
+	return 0;
+}
+
+int virtio_pci_init(struct pci_devinst *pi, const struct cfg_node *node, struct virtio_softc *vs,
 		    const struct virtio_devops *ops, const void *devcfg, size_t devcfg_size)
 {
+	if (read_transport_options(pi, node, vs) < 0)
+		return -1;
 	vs->ops = ops;
 	vs->pi = pi;
 	vs->devcfg = devcfg;
@@ -683,6 +738,8 @@ int virtio_pci_init(struct pci_devinst *pi, struct virtio_softc *vs,
 	    (transitional_id(ops->device_id) && virtio_legacy_init(pi, vs) < 0) ||
 	    pci_add_msix(pi, ops->nqueues + 1u, VIRTIO_MSIX_BAR) < 0 ||
 	    pci_alloc_bar(pi, VIRTIO_BAR, PCI_BAR_MEM32, VIRTIO_BAR_SIZE) < 0 ||
+	    (vs->port_notify &&
+	     pci_alloc_bar(pi, VIRTIO_PORT_NOTIFY_BAR, PCI_BAR_IO, notify_area_size(vs)) < 0) ||
 	    setup_queues(vs) < 0) {
 		fprintf(stderr, "khyve: %s: cannot set up the virtio device: %s\n", pi->ident,
 			strerror(errno ? errno : ENOMEM));

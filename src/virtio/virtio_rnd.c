@@ -54,7 +54,7 @@ static int rnd_init(struct pci_devinst *pi, const struct cfg_node *node)
 
 	if (sc == NULL)
 		return -1;
-	return virtio_pci_init(pi, &sc->vs, &rnd_ops, NULL, 0);
+	return virtio_pci_init(pi, node, &sc->vs, &rnd_ops, NULL, 0);
 }
 
 static const struct pci_devemu rnd_emu = {

@@ -27,6 +27,7 @@
 #include "core/mevent.h"
 #include "lib/vmmapi.h"
 #include "pci/pci.h"
+#include "virtio/virtio.h"
 #include "x86/acpi.h"
 
 #include "capture.h"
@@ -477,7 +478,7 @@ static unsigned walk_caps(unsigned slot, unsigned func, unsigned *ids, unsigned 
 static void check_virtio_caps(unsigned slot, unsigned func)
 {
 	unsigned ids[48], types[8] = { 0 }, n = walk_caps(slot, func, ids, 48);
-	unsigned off = cfg_rd(slot, func, PCIR_CAP_PTR, 1), msix = 0;
+	unsigned off = cfg_rd(slot, func, PCIR_CAP_PTR, 1), msix = 0, notify_bars[2] = { 0 };
 
 	for (unsigned i = 0; i < n; i++, off = cfg_rd(slot, func, off + 1, 1)) {
 		unsigned len = cfg_rd(slot, func, off + 2, 1), type;
@@ -495,14 +496,18 @@ static void check_virtio_caps(unsigned slot, unsigned func)
 			assert_int_equal(cfg_rd(slot, func, off + 8, 4), 0);
 			assert_true(cfg_rd(slot, func, off + 12, 4) >= 0x38);
 		}
-		if (type == 2) { /* notify: has the multiplier */
+		if (type == 2) { /* notify: has the multiplier (the same in both) */
 			assert_true(len >= 20);
 			assert_int_equal(cfg_rd(slot, func, off + 16, 4), 4);
+			notify_bars[types[2] - 1] = cfg_rd(slot, func, off + 4, 1);
 		}
 	}
 	assert_int_equal(msix, 1);
 	assert_int_equal(types[1], 1);
-	assert_int_equal(types[2], 1);
+	/* Notifications in I/O BAR 2 first (drivers take the first), then BAR 4. */
+	assert_int_equal(types[2], 2);
+	assert_int_equal(notify_bars[0], VIRTIO_PORT_NOTIFY_BAR);
+	assert_int_equal(notify_bars[1], VIRTIO_BAR);
 	assert_int_equal(types[3], 1);
 	assert_int_equal(types[4], 0); /* virtio-rnd has no device config */
 	assert_int_equal(types[5], 1);
@@ -564,8 +569,9 @@ static void test_bar_sizing(void **state)
 	/* BAR 0: the legacy registers, 32 bytes of I/O space. */
 	/* All 32 bits read back (SeaBIOS sizes from them); bit 0: I/O. */
 	assert_int_equal(size_bar(SLOT_RND, 0), ~(32u - 1) | 1);
+	/* BAR 2: one queue's notify address in I/O space (4 bytes, the minimum). */
+	assert_int_equal(size_bar(SLOT_RND, 2), ~(4u - 1) | 1);
 	/* Unimplemented BARs read zero whatever is written. */
-	assert_int_equal(size_bar(SLOT_RND, 2), 0);
 	assert_int_equal(size_bar(SLOT_RND, 3), 0);
 	assert_int_equal(size_bar(SLOT_RND, 5), 0);
 	assert_int_equal(size_bar(SLOT_HB, 0), 0);

@@ -252,6 +252,7 @@ static int group_setup(void **state)
 	set("pci.0.5.0.device", "virtio-blk");
 	set("pci.0.5.0.path", ro_path);
 	set("pci.0.5.0.ro", "true");
+	set("pci.0.5.0.notify", "mmio"); /* ro's kicks are MMIO writes, rw's port writes */
 	assert_int_equal(pci_init(&ctx), 0);
 	find_caps(&rw.v);
 	find_caps(&ro.v);
@@ -350,6 +351,18 @@ static void test_handshake(void **state)
 	(void)cfg_rd(d->v.slot, d->v.pcicfg_cap + 16, 4);
 	cfg_wr(d->v.slot, d->v.pcicfg_cap + 16, 4, 0);
 	assert_int_equal(status(&d->v), 0x0f);
+}
+
+/* Kicks: through I/O BAR 2 by default, only through BAR 4 with notify=mmio. */
+static void test_notify_areas(void **state)
+{
+	assert_true(rw.v.notify_port);
+	assert_int_equal(cfg_rd(rw.v.slot, PCIR_BAR0 + 4 * VIRTIO_PORT_NOTIFY_BAR, 4) & 1, 1);
+	assert_false(ro.v.notify_port);
+	assert_int_equal(cfg_rd(ro.v.slot, PCIR_BAR0 + 4 * VIRTIO_PORT_NOTIFY_BAR, 4), 0);
+	/* Both kinds of kick move requests (the tests below use both devices). */
+	assert_int_equal(rd(&rw, 0, 512, NULL), 0);
+	assert_int_equal(rd(&ro, 0, 512, NULL), 0);
 }
 
 static void test_features_refused(void **state)
@@ -1054,6 +1067,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_handshake),
+		T(test_notify_areas),
 		T(test_features_refused),
 		T(test_read),
 		T(test_write),

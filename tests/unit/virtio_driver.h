@@ -220,6 +220,7 @@ struct vdev {
 	unsigned slot;
 	/* From the capabilities. */
 	uint64_t common, isr, devcfg, notify;
+	bool notify_port;          /* notify is an I/O port, not a guest address */
 	uint32_t notify_mult, pcicfg_cap, msix_cap;
 	uint64_t msix_table;
 };
@@ -256,11 +257,20 @@ static inline bool needs_reset(const struct vdev *v)
 	return status(v) & VIRTIO_STATUS_NEEDS_RESET;
 }
 
-/* Where a virtio structure lives: BAR base + offset from its capability. */
+static inline bool cap_in_io_bar(unsigned slot, unsigned cap)
+{
+	return cfg_rd(slot, PCIR_BAR0 + 4 * cfg_rd(slot, cap + 4, 1), 4) & 1;
+}
+
+/* Where a virtio structure lives: BAR base + offset (a port for notify in BAR 2). */
 static inline uint64_t cap_addr(unsigned slot, unsigned cap)
 {
 	unsigned bar = cfg_rd(slot, cap + 4, 1);
 
+	if (cap_in_io_bar(slot, cap)) {
+		assert_int_equal(bar, VIRTIO_PORT_NOTIFY_BAR);
+		return (cfg_rd(slot, PCIR_BAR0 + 4 * bar, 4) & ~0x3u) + cfg_rd(slot, cap + 8, 4);
+	}
 	assert_int_equal(bar, VIRTIO_BAR);
 	return (cfg_rd(slot, PCIR_BAR0 + 4 * bar, 4) & ~0xfu) + cfg_rd(slot, cap + 8, 4);
 }
@@ -286,8 +296,11 @@ static inline void find_caps(struct vdev *v)
 		case 1:
 			v->common = cap_addr(v->slot, off);
 			break;
-		case 2:
+		case 2: /* the first one, as Linux and FreeBSD take it */
+			if (v->notify)
+				break;
 			v->notify = cap_addr(v->slot, off);
+			v->notify_port = cap_in_io_bar(v->slot, off);
 			v->notify_mult = cfg_rd(v->slot, off + 16, 4);
 			break;
 		case 3:
@@ -455,11 +468,15 @@ static inline uint16_t post(struct dq *q, const struct seg *s, unsigned n)
 
 static inline void lg_wr(const struct vdev *v, unsigned off, int bytes, uint32_t val);
 
-/* Notify through the queue's notify address (an MMIO write: no ioeventfd here). */
+/* Notify through the queue's notify address (a trapped write: no ioeventfd here). */
 static inline void kick(const struct dq *q)
 {
+	uint32_t v = q->index;
+
 	if (q->legacy)
 		lg_wr(q->dev, 0x10, 2, q->index);
+	else if (q->dev->notify_port)
+		assert_int_equal(emulate_inout(&ctx, false, (uint16_t)q->notify, 2, &v), 0);
 	else
 		mmio_wr(q->notify, 2, q->index);
 }

@@ -28,4 +28,5 @@ check -m 256M -c cpus=4,sockets=3,cores=2,threads=1 $k $i "$(vm_name)"	# 4 != 3*
 check -m 256M -c 1 -Z -l com1,stdio $k $i "$(vm_name)"		# unknown option
 check -m 256M -c 1 -l com1,stdio -o boot.kernel="$KT_TMP/no-such-kernel" $i "$(vm_name)"	# missing kernel
 check -m 256M -c 1 -l com1,stdio $k -o boot.initrd="$KT_TMP/no-such-initrd" "$(vm_name)"	# missing initrd
+check -m 256M -c 1 -l com1,stdio -s 4,virtio-rnd,notify=bogus $k $i "$(vm_name)"	# bad virtio option
 pass
