@@ -346,13 +346,25 @@ start_khyve() {
 	_kt_all_pids="$_kt_all_pids $VM_WD"
 }
 
+# _kt_watchdog TIMEOUT PID LOG.timeout: SIGTERM, then SIGKILL, to PID after
+# TIMEOUT s -- or as soon as the console (LOG) shows the guest panicked, for
+# it never goes on from there; LOG.timeout says which. Looks every 5 s.
 _kt_watchdog() {
 	_wsp=
 	trap 'kill $_wsp 2>/dev/null; exit 0' TERM
-	sleep "$1" &
-	_wsp=$!
-	wait $_wsp
-	echo "timed out after $1 s" >"$3"
+	_left=$1
+	while [ "$_left" -gt 0 ]; do
+		_step=$((_left < 5 ? _left : 5))
+		sleep "$_step" &
+		_wsp=$!
+		wait $_wsp
+		_left=$((_left - _step))
+		if grep -qs 'Kernel panic - not syncing' "${3%.timeout}"; then
+			echo "its guest panicked; stopped $(($1 - _left)) s after the start" >"$3"
+			break
+		fi
+	done
+	[ -e "$3" ] || echo "timed out after $1 s" >"$3"
 	kill -TERM "$2" 2>/dev/null
 	sleep 5 &
 	_wsp=$!
@@ -421,10 +433,12 @@ run_khyve() {
 _kt_alive() { kill -0 "$1" 2>/dev/null; }
 
 # wait_log REGEX TIMEOUT_S [LOG [PID]]: wait until the console log has a line
-# matching REGEX (grep -E); false if the VM exits or time runs out first.
+# matching REGEX (grep -E); false if the VM exits, its guest panics, or time
+# runs out first.
 wait_log() {
 	_re=$1; _t=$(_kt_scale "$2"); _l=${3:-$VM_LOG}; _p=${4:-$VM_PID}
 	_end=$(($(date +%s) + _t))
+	_n=0
 	while :; do
 		tr -d '\r' <"$_l" 2>/dev/null | grep -Eq -- "$_re" && return 0
 		_kt_alive "$_p" || {
@@ -432,6 +446,14 @@ wait_log() {
 			return
 		}
 		[ "$(date +%s)" -ge "$_end" ] && return 1
+		# A guest that panicked never gets there (its VMM runs on, halted):
+		# give up now, not at the timeout. Looked for every 5 s only, as
+		# each look is a process, which is slow in the testbed.
+		_n=$((_n + 1))
+		if [ $((_n % 25)) = 0 ] && grep -qs 'Kernel panic - not syncing' "$_l"; then
+			_kt_info "the guest panicked: not waiting for $_re"
+			return 1
+		fi
 		sleep 0.2
 	done
 }
