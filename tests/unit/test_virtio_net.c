@@ -18,6 +18,9 @@
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <net/if_arp.h>
+#include <netinet/in.h>
 #include <md5.h>
 #include <net/if.h>
 #include <poll.h>
@@ -1349,6 +1352,165 @@ static void test_tap_rx_stream(void **state)
 	tap_set_mtu(1500);
 }
 
+/* ---- TCP from the host's stack, with TSO -------------------------------------- */
+
+#define TCP_HOST "10.77.0.1"
+#define TCP_GUEST "10.77.0.2"
+#define TCP_PORT 5555
+#define TCP_MSS 1460
+#define TCP_SEND 60000
+
+static void tap_ioctl(unsigned long req, void *arg)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	assert_int_equal(ioctl(s, req, arg), 0);
+	close(s);
+}
+
+static void tap_set_ipv4(const char *addr)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	strncpy(ifr.ifr_name, tap_name, IFNAMSIZ - 1);
+	in->sin_family = AF_INET;
+	inet_pton(AF_INET, addr, &in->sin_addr);
+	tap_ioctl(SIOCSIFADDR, &ifr);
+}
+
+/* The host reaches TCP_GUEST at guest_mac without asking (the test answers no ARP). */
+static void tap_static_neighbour(void)
+{
+	struct arpreq ar = { .arp_flags = ATF_COM | ATF_PERM };
+	struct sockaddr_in *pa = (struct sockaddr_in *)&ar.arp_pa;
+
+	pa->sin_family = AF_INET;
+	inet_pton(AF_INET, TCP_GUEST, &pa->sin_addr);
+	ar.arp_ha.sa_family = ARPHRD_ETHER;
+	memcpy(ar.arp_ha.sa_data, guest_mac, 6);
+	strncpy(ar.arp_dev, tap_name, sizeof(ar.arp_dev) - 1);
+	tap_ioctl(SIOCSARP, &ar);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)be16(p) << 16 | be16(p + 2);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	put_be16(p, (uint16_t)(v >> 16));
+	put_be16(p + 2, (uint16_t)v);
+}
+
+/* A TCP segment from the host to the guest's port (frame after the header). */
+static bool is_host_tcp(const uint8_t *f, size_t n)
+{
+	return n >= 54 && be16(f + 12) == ETHERTYPE_IP && f[23] == 6 && be16(f + 36) == TCP_PORT;
+}
+
+/* The guest's SYN-ACK (MSS option, no window scaling), checksums computed. */
+static size_t syn_ack(uint8_t *f, const uint8_t *syn, uint32_t iss)
+{
+	uint8_t *ip = f + 14, *tcp = ip + 20, pseudo[12 + 24];
+
+	memcpy(f, syn + 6, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put_be16(f + 12, ETHERTYPE_IP);
+	memset(ip, 0, 44);
+	ip[0] = 0x45;
+	put_be16(ip + 2, 44);
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, syn + 30, 4);
+	memcpy(ip + 16, syn + 26, 4);
+	put_be16(ip + 10, ip_checksum(ip, 20));
+	put_be16(tcp, TCP_PORT);
+	memcpy(tcp + 2, syn + 34, 2);
+	put_be32(tcp + 4, iss);
+	put_be32(tcp + 8, be32(syn + 38) + 1);
+	tcp[12] = 6 << 4;
+	tcp[13] = 0x12; /* SYN ACK */
+	put_be16(tcp + 14, 65535);
+	memcpy(tcp + 20, (const uint8_t[]){ 2, 4, TCP_MSS >> 8, TCP_MSS & 0xff }, 4);
+	memcpy(pseudo, ip + 12, 8);
+	put_be16(pseudo + 8, 6);
+	put_be16(pseudo + 10, 24);
+	memcpy(pseudo + 12, tcp, 24);
+	put_be16(tcp + 16, ip_checksum(pseudo, sizeof(pseudo)));
+	return 14 + 44;
+}
+
+static uint8_t tcp_pattern(uint32_t off)
+{
+	return (uint8_t)(off * 7 + (off >> 8));
+}
+
+/*
+ * The host's own TCP stack sends to the guest over the tap (offloads on):
+ * its first flight arrives as TCP super-frames -- GSO type TCPV4, the
+ * MSS the guest asked for, checksum left to the guest -- over several
+ * mergeable buffers, and every payload byte is the one the host wrote.
+ */
+static void test_tap_rx_tso_from_host(void **state)
+{
+	static uint8_t out[TCP_SEND];
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(TCP_PORT) };
+	const struct virtio_net_hdr *vh = (const void *)rxf.data;
+	const uint8_t *f = rxf.data + HDR_LEN;
+	uint8_t synack[64];
+	uint32_t isn, got = 0;
+	unsigned super = 0;
+	int s;
+
+	tap_or_skip();
+	nic_start(&tp, features_but(&tp, 0), 256);
+	tap_set_ipv4(TCP_HOST);
+	tap_static_neighbour();
+	rx_post(&tp, BIG, 256);
+	kick(&tp.rx);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	inet_pton(AF_INET, TCP_GUEST, &to.sin_addr);
+	assert_int_equal(connect(s, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_true(rx_expect(&tp, &rxf, is_host_tcp));
+	assert_int_equal(f[47], 0x02); /* SYN */
+	isn = be32(f + 38);
+	rx_post(&tp, BIG, rxf.nbufs);
+	tx_frame(&tp, synack, syn_ack(synack, f, 1000));
+	assert_true(poll(&(struct pollfd){ .fd = s, .events = POLLOUT }, 1, 5000) == 1);
+	for (uint32_t i = 0; i < TCP_SEND; i++)
+		out[i] = tcp_pattern(i);
+	assert_true(write(s, out, TCP_SEND) > 10 * TCP_MSS);
+	/* The first flight: up to the initial window (10 segments), unacknowledged. */
+	while (got < 10 * TCP_MSS && rx_expect(&tp, &rxf, is_host_tcp)) {
+		uint32_t off = be32(f + 38) - isn - 1, hl = (uint32_t)(f[46] >> 4) * 4;
+		size_t n = rxf.len - HDR_LEN - 34 - hl;
+
+		assert_int_equal(le16(rxf.data + HDR_NUM_BUFFERS), rxf.nbufs);
+		if (n > TCP_MSS) {
+			super++;
+			assert_int_equal(vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV4);
+			assert_int_equal(vh->gso_size, TCP_MSS);
+			assert_true(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+			assert_int_equal(vh->csum_start, 34);
+			assert_int_equal(vh->csum_offset, 16);
+			assert_true(rxf.nbufs > 1);
+		}
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(f[34 + hl + i], tcp_pattern(off + (uint32_t)i));
+		got += (uint32_t)n;
+		rx_post(&tp, BIG, rxf.nbufs);
+		kick(&tp.rx);
+	}
+	assert_true(got >= 10 * TCP_MSS);
+	assert_true(super >= 1);
+	close(s);
+	tap_set_ipv4("0.0.0.0");
+}
+
 /* A tap is level-triggered: without buffers the device must stop watching it, not spin. */
 static void test_tap_no_buffers_no_spin(void **state)
 {
@@ -1516,6 +1678,7 @@ int main(void)
 		T(test_tap_needs_reset_no_spin),
 		T(test_legacy_short_header),
 		T(test_tap_legacy_header),
+		T(test_tap_rx_tso_from_host),
 	};
 	int failed;
 
