@@ -35,7 +35,13 @@
  * IOAPIC pins 16-23, swizzled by slot as a PC does (the DSDT's _PRT).
  */
 #define PCI_ECAM_BASE 0xe0000000ull
-#define PCI_ECAM_BUSES 256
+/*
+ * Only the buses there are (bus 0). Linux takes the MCFG's last bus as the
+ * highest to probe for peer host bridges: with 256 it reads the vendor ID
+ * of 8160 absent devices through 0xcf8/0xcfc at boot, 16320 exits (~1 s
+ * in the nested testbed).
+ */
+#define PCI_ECAM_BUSES 1
 #define PCI_ECAM_SIZE ((uint64_t)PCI_ECAM_BUSES << 20)
 #define PCI_MMIO32_BASE 0xc0000000ull /* = VM_LOWMEM_LIMIT: right above low RAM */
 #define PCI_MMIO32_END PCI_ECAM_BASE  /* exclusive */

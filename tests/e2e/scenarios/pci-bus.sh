@@ -18,10 +18,13 @@ expect_log '^KT: pcidev 0000:00:05.0 0x1af4 0x1005 0xff0000'
 expect_log '^KT: pcidev 0000:00:06.0 0x1022 0x7432 0x060000'
 expect_no_log '^KT: pcidev 0000:00:0[1-47-9]'
 expect_no_log 'No config space access function found'
-# Linux trusts the MCFG only when the area is reserved; then uses ECAM.
-expect_log 'KT:_dmesg_.*MMCONFIG at \[mem 0xe0000000-0xefffffff\] reserved'
+# Linux trusts the MCFG only when the area is reserved; then uses ECAM. It
+# covers bus 0 alone (the one there is): with 256 buses Linux probed 8160
+# absent devices on buses 1-255 for peer host bridges at every boot.
+expect_log 'KT:_dmesg_.*MMCONFIG for domain 0000 \[bus 00-00\] at \[mem 0xe0000000-0xe00fffff\]'
+expect_log 'KT:_dmesg_.*MMCONFIG at \[mem 0xe0000000-0xe00fffff\] reserved'
 # The host bridge windows from the DSDT's _CRS.
 expect_log 'KT:_dmesg_.*root bus resource \[mem 0xc0000000-0xdfffffff window\]'
-expect_log 'KT:_dmesg_.*root bus resource \[bus 00-ff\]'
+expect_log 'KT:_dmesg_.*root bus resource \[bus 00\]'
 expect_log 'KT:_dmesg_.*PCI: Using ACPI for IRQ routing'
 pass
