@@ -17,6 +17,7 @@ SET_DECLARE(inout_port_set, struct inout_port);
 
 struct port_handler {
 	inout_func_t handler;
+	inout_burst_func_t burst;
 	void *arg;
 	int flags;
 	const char *name;
@@ -59,7 +60,7 @@ int register_inout(const struct inout_port *iop)
 
 		if (ph == NULL)
 			return -1;
-		*ph = (struct port_handler){ iop->handler, iop->arg, iop->flags, iop->name };
+		*ph = (struct port_handler){ iop->handler, NULL, iop->arg, iop->flags, iop->name };
 	}
 	return 0;
 }
@@ -73,6 +74,17 @@ int unregister_inout(uint16_t port, uint16_t size)
 	for (unsigned int p = port; p < end; p++)
 		if (pages[p / PAGE_PORTS] != NULL)
 			pages[p / PAGE_PORTS][p % PAGE_PORTS] = unclaimed;
+	return 0;
+}
+
+int inout_set_burst(uint16_t port, inout_burst_func_t burst)
+{
+	struct port_handler *page = pages[port / PAGE_PORTS];
+	struct port_handler *ph = page != NULL ? &page[port % PAGE_PORTS] : NULL;
+
+	if (ph == NULL || ph->handler == NULL || !(ph->flags & IOPORT_F_OUT))
+		return -1;
+	ph->burst = burst;
 	return 0;
 }
 
@@ -115,4 +127,19 @@ int emulate_inout(struct vmctx *ctx, bool in, uint16_t port, int bytes, uint32_t
 	if (in)
 		*val = all_ones(bytes);
 	return strictio ? -1 : 0;
+}
+
+void emulate_out_burst(struct vmctx *ctx, uint16_t port, const uint8_t *data, size_t n)
+{
+	const struct port_handler *ph = lookup(port);
+
+	if (ph->burst != NULL) {
+		ph->burst(ctx, port, data, n, ph->arg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t val = data[i];
+
+		(void)emulate_inout(ctx, false, port, 1, &val);
+	}
 }

@@ -8,6 +8,7 @@
 #define KHYVE_INOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "linker_set.h"
@@ -41,9 +42,20 @@ struct inout_port {
 	};                                                                      \
 	DATA_SET(inout_port_set, KH_CONCAT(__inout_port, __LINE__))
 
+/*
+ * n one-byte writes to port, in the order the guest made them: what KVM
+ * queued while the port's writes were coalesced (core/coalesce.h). A device
+ * gives one when it can take them together (a UART hands its backend one
+ * write instead of n).
+ */
+typedef void (*inout_burst_func_t)(struct vmctx *ctx, uint16_t port, const uint8_t *data,
+				   size_t n, void *arg);
+
 /* Returns -1 if the range overlaps an existing registration. */
 int register_inout(const struct inout_port *iop);
 int unregister_inout(uint16_t port, uint16_t size);
+/* Add a burst handler to a registered port (-1 if nothing handles its writes). */
+int inout_set_burst(uint16_t port, inout_burst_func_t burst);
 /* Registers every INOUT_PORT() in the linker set. */
 int init_inout(void);
 
@@ -52,5 +64,7 @@ int init_inout(void);
  * ignored (or counted as an error when x86.strictio is set: returns -1).
  */
 int emulate_inout(struct vmctx *ctx, bool in, uint16_t port, int bytes, uint32_t *val);
+/* n one-byte writes to port: its burst handler if it has one, else one by one. */
+void emulate_out_burst(struct vmctx *ctx, uint16_t port, const uint8_t *data, size_t n);
 
 #endif

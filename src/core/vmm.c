@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/coalesce.h"
 #include "core/config.h"
 #include "core/inout.h"
 #include "core/mem.h"
@@ -402,7 +403,8 @@ static void *vcpu_loop(void *arg)
 		serve_request(vt);
 		serve_halt_check(vt);
 		rc = vm_vcpu_run(&vt->vcpu);
-
+		/* Writes KVM queued come before whatever made this exit. */
+		coalesce_drain(vm_ctx);
 		if (rc == -EINTR || rc == -EAGAIN)
 			continue;
 		if (rc < 0) {
@@ -467,6 +469,8 @@ enum vm_exit_code vm_run(struct vmctx *ctx)
 	for (int i = 0; i < nvcpus; i++)
 		if (vcpus[i].started)
 			pthread_join(vcpus[i].thread, NULL);
+	/* The guest's last queued writes (its parting words on the console). */
+	coalesce_drain(vm_ctx);
 	return vm_exit_code();
 }
 

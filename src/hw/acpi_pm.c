@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/coalesce.h"
 #include "core/inout.h"
 #include "core/vmm.h"
 #include "hw/isa_irq.h"
@@ -191,6 +192,8 @@ static int acpi_pm_init(struct vmctx *ctx)
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
 		if (register_inout(&ports[i]) < 0)
 			return -1;
+	/* Writes there do nothing: let KVM queue them instead of exiting. */
+	(void)coalesce_port_writes(ctx, POST_PORT, NULL);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/coalesce.h"
 #include "core/config.h"
 #include "core/inout.h"
 #include "hw/platform.h"
@@ -205,7 +206,11 @@ static int rtc_init(struct vmctx *ctx)
 	rtc.cmos[RTC_REG_D] = REG_D_VRT;
 	rtc.localtime = get_config_bool_default("rtc.use_localtime", true);
 	rtc.offset = 0;
-	return register_inout(&iop);
+	if (register_inout(&iop) < 0)
+		return -1;
+	/* Selecting a register has no effect until 0x71 is read or written. */
+	(void)coalesce_port_writes(ctx, RTC_INDEX_PORT, NULL);
+	return 0;
 }
 
 /*

@@ -438,6 +438,21 @@ void uart_emul_write(struct uart_emul *u, int offset, uint8_t value)
 	}
 }
 
+void uart_emul_write_thr_burst(struct uart_emul *u, const uint8_t *buf, size_t len)
+{
+	/* The divisor latch and loopback give each byte its own effect. */
+	if (dlab(u) || loopback(u) || u->ops.tx_bytes == NULL) {
+		for (size_t i = 0; i < len; i++)
+			uart_emul_write(u, REG_DATA, buf[i]);
+		return;
+	}
+	if (len == 0)
+		return;
+	u->ops.tx_bytes(u->arg, buf, len);
+	u->thre_pending = true;
+	sync_irq(u);
+}
+
 /* ---- host side ------------------------------------------------------- */
 
 /*

@@ -22,6 +22,8 @@ struct uart_ops {
 	void (*set_irq)(void *arg, bool level);
 	/* Guest transmitted one byte (THR write, not in loopback mode). */
 	void (*tx_byte)(void *arg, uint8_t byte);
+	/* Several, from uart_emul_write_thr_burst. May be NULL (tx_byte each). */
+	void (*tx_bytes)(void *arg, const uint8_t *buf, size_t len);
 	/*
 	 * The receive FIFO gained room (guest read RBR or reset FIFO): the
 	 * backend may push more bytes. May be NULL.
@@ -39,6 +41,11 @@ void uart_emul_reset(struct uart_emul *u);
 /* Register access; offset 0..7 relative to the port base, DLAB honoured. */
 uint8_t uart_emul_read(struct uart_emul *u, int offset);
 void uart_emul_write(struct uart_emul *u, int offset, uint8_t value);
+/*
+ * len writes to offset 0 in a row (what a coalesced port queued): the same
+ * as len uart_emul_write calls, with the bytes sent together.
+ */
+void uart_emul_write_thr_burst(struct uart_emul *u, const uint8_t *buf, size_t len);
 
 /*
  * Free room in the receive FIFO (0 when full). Also 0 while the guest has the

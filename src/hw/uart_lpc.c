@@ -24,6 +24,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/coalesce.h"
 #include "core/config.h"
 #include "core/control.h"
 #include "core/inout.h"
@@ -97,6 +98,16 @@ static void com_tx_byte(void *arg, uint8_t byte)
 		console_write(cp->con, &byte, 1);
 	else
 		write_all(cp->out_fd, &byte, 1);
+}
+
+static void com_tx_bytes(void *arg, const uint8_t *buf, size_t len)
+{
+	struct com_port *cp = arg;
+
+	if (cp->con != NULL)
+		console_write(cp->con, buf, len);
+	else
+		write_all(cp->out_fd, buf, len);
 }
 
 static void com_set_irq(void *arg, bool level)
@@ -237,6 +248,17 @@ static int com_io_handler(struct vmctx *ctx, bool in, uint16_t port, int bytes, 
 	return 0;
 }
 
+/* THR writes KVM queued (coalesced): one burst to the backend. */
+static void com_thr_burst(struct vmctx *ctx, uint16_t port, const uint8_t *data, size_t n,
+			  void *arg)
+{
+	struct com_port *cp = arg;
+
+	pthread_mutex_lock(&cp->lock);
+	uart_emul_write_thr_burst(cp->emul, data, n);
+	pthread_mutex_unlock(&cp->lock);
+}
+
 /* ---- backends ---- */
 
 static int make_raw(struct com_port *cp, int fd)
@@ -282,6 +304,7 @@ static int open_backend(struct com_port *cp, const char *path)
 static const struct uart_ops com_ops = {
 	.set_irq = com_set_irq,
 	.tx_byte = com_tx_byte,
+	.tx_bytes = com_tx_bytes,
 	.rx_space = com_rx_space,
 };
 
@@ -303,6 +326,13 @@ static int com_port_init(struct vmctx *ctx, struct com_port *cp, const char *pat
 	}
 	if (open_backend(cp, path) < 0)
 		return -1;
+	/*
+	 * THR writes need not exit: whoever writes the UART reads LSR or IIR
+	 * (or writes IER) before it waits for anything, and that exit replays
+	 * them first. Halves the exits of a polled console, removes most of
+	 * an interrupt-driven one's. Without KVM support they just exit.
+	 */
+	(void)coalesce_port_writes(ctx, cp->port, com_thr_burst);
 	cp->active = true;
 	if (cp->con != NULL)
 		return 0; /* it reads its clients itself */

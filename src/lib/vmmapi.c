@@ -336,6 +336,34 @@ int vm_enable_cap(struct vmctx *ctx, uint32_t cap, uint64_t arg0)
 	return ioctl(ctx->vm_fd, KVM_ENABLE_CAP, &ec);
 }
 
+int vm_coalesce_pio(struct vmctx *ctx, uint16_t port, uint16_t len)
+{
+	struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
+
+	if (vm_check_extension(ctx, KVM_CAP_COALESCED_PIO) <= 0) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return ioctl(ctx->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0 ? -1 : 0;
+}
+
+/*
+ * The coalesced ring is one page per VM, mapped into every vCPU's kvm_run
+ * area at the page KVM_CAP_COALESCED_MMIO names; vCPU 0's copy serves all.
+ */
+static void find_coalesced_ring(struct vmctx *ctx, struct vcpu *vcpu)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int offset = vm_check_extension(ctx, KVM_CAP_COALESCED_MMIO);
+
+	if (offset <= 0 || page <= 0 || (long)(offset + 1) * page > ctx->vcpu_mmap_size)
+		return;
+	ctx->coalesced_ring = (struct kvm_coalesced_mmio_ring *)((uint8_t *)vcpu->run +
+								 (size_t)offset * (size_t)page);
+	ctx->coalesced_max = (uint32_t)(((size_t)page - sizeof(struct kvm_coalesced_mmio_ring)) /
+					sizeof(struct kvm_coalesced_mmio));
+}
+
 int vm_vcpu_create(struct vmctx *ctx, int id, struct vcpu *vcpu)
 {
 	vcpu->id = id;
@@ -349,11 +377,15 @@ int vm_vcpu_create(struct vmctx *ctx, int id, struct vcpu *vcpu)
 		vcpu->run = NULL;
 		return -1;
 	}
+	if (id == 0)
+		find_coalesced_ring(ctx, vcpu);
 	return 0;
 }
 
 void vm_vcpu_destroy(struct vmctx *ctx, struct vcpu *vcpu)
 {
+	if (vcpu->id == 0)
+		ctx->coalesced_ring = NULL;
 	if (vcpu->run != NULL)
 		munmap(vcpu->run, (size_t)ctx->vcpu_mmap_size);
 	if (vcpu->fd >= 0)

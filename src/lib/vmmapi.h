@@ -42,6 +42,9 @@ struct vmctx {
 		uint64_t addr;
 		uint32_t data;
 	} msi_route[VM_MAX_MSI_ROUTES];
+	/* Where KVM queues coalesced port writes (vm_coalesce_pio): in vCPU 0's mapping. */
+	struct kvm_coalesced_mmio_ring *coalesced_ring;
+	uint32_t coalesced_max; /* entries in that ring */
 };
 
 struct vcpu {
@@ -104,6 +107,14 @@ int vm_irqfd(struct vmctx *ctx, uint32_t gsi, int fd, bool deassign);
 int vm_msi_route_add(struct vmctx *ctx, uint64_t addr, uint32_t data);
 int vm_msi_route_set(struct vmctx *ctx, int gsi, uint64_t addr, uint32_t data);
 void vm_msi_route_del(struct vmctx *ctx, int gsi);
+/*
+ * Coalesced port writes: KVM queues the guest's OUTs to [port, port+len) in
+ * a ring shared with khyve instead of exiting to it, and khyve replays them
+ * in order at its next exit (core/inout.c). Only for registers whose writes
+ * have no effect the guest waits for before it next exits anyway. Returns 0,
+ * or -1 (errno ENOTSUP when KVM lacks KVM_CAP_COALESCED_PIO).
+ */
+int vm_coalesce_pio(struct vmctx *ctx, uint16_t port, uint16_t len);
 int vm_check_extension(struct vmctx *ctx, long cap);
 int vm_enable_cap(struct vmctx *ctx, uint32_t cap, uint64_t arg0);
 /* Include guest RAM in core dumps again (bhyve -C). */

@@ -948,6 +948,117 @@ static void test_null_callbacks_tolerated(void **state)
 	uart_emul_destroy(u);
 }
 
+/* ---- coalesced THR writes (uart_emul_write_thr_burst) ------------------ */
+
+static int tx_bytes_calls;
+
+static void record_tx_bytes(void *arg, const uint8_t *buf, size_t len)
+{
+	struct backend *b = arg;
+
+	tx_bytes_calls++;
+	for (size_t i = 0; i < len && b->tx_len < sizeof(b->tx); i++)
+		b->tx[b->tx_len++] = buf[i];
+}
+
+static const struct uart_ops burst_ops = {
+	.set_irq = record_irq,
+	.tx_byte = record_tx,
+	.tx_bytes = record_tx_bytes,
+	.rx_space = record_rx_space,
+};
+
+static int setup_burst(void **state)
+{
+	struct backend *b = test_calloc(1, sizeof(*b));
+
+	tx_bytes_calls = 0;
+	b->uart = uart_emul_create(&burst_ops, b);
+	if (b->uart == NULL)
+		return -1;
+	*state = b;
+	return 0;
+}
+
+static void burst(struct backend *b, const char *s)
+{
+	uart_emul_write_thr_burst(b->uart, (const uint8_t *)s, strlen(s));
+}
+
+/* A burst leaves the backend in one call, in order, and THR empty. */
+static void test_burst_sends_once(void **state)
+{
+	struct backend *b = *state;
+
+	burst(b, "hello, world");
+	assert_int_equal(tx_bytes_calls, 1);
+	assert_int_equal(b->tx_len, 12);
+	assert_memory_equal(b->tx, "hello, world", 12);
+	assert_int_equal(rd(b, LSR), 0x60);
+	uart_emul_write_thr_burst(b->uart, NULL, 0);
+	assert_int_equal(tx_bytes_calls, 1);
+}
+
+/* The interrupt a burst leaves is the one its last byte would. */
+static void test_burst_raises_thre_like_writes(void **state)
+{
+	struct backend *b = *state;
+
+	wr(b, MCR, 0x08); /* OUT2: the PC's interrupt gate */
+	wr(b, IER, 0x02);
+	assert_true(b->irq);
+	assert_int_equal(rd(b, IIR) & 0x0f, IIR_THRE); /* reading IIR acknowledges THRE */
+	assert_false(b->irq);
+	burst(b, "abc");
+	assert_true(b->irq);
+	assert_int_equal(rd(b, IIR) & 0x0f, IIR_THRE);
+	assert_false(b->irq);
+	wr(b, IER, 0x00);
+	burst(b, "d");
+	assert_false(b->irq);
+	assert_int_equal(rd(b, IIR) & 0x0f, IIR_NONE);
+}
+
+/* With the divisor latch open the bytes set DLL; none reaches the line. */
+static void test_burst_under_dlab_sets_divisor(void **state)
+{
+	struct backend *b = *state;
+
+	wr(b, LCR, 0x80);
+	burst(b, "\x01\x0c");
+	assert_int_equal(b->tx_len, 0);
+	assert_int_equal(rd(b, DLL), 0x0c);
+	wr(b, LCR, 0x03);
+	burst(b, "x");
+	assert_int_equal(b->tx_len, 1);
+}
+
+/* In loopback every byte comes back to the receiver, in order. */
+static void test_burst_in_loopback_echoes(void **state)
+{
+	struct backend *b = *state;
+
+	wr(b, FCR, 0x01);
+	wr(b, MCR, 0x10);
+	burst(b, "Lb!");
+	assert_int_equal(b->tx_len, 0);
+	assert_int_equal(tx_bytes_calls, 0);
+	assert_int_equal(rd(b, RBR), 'L');
+	assert_int_equal(rd(b, RBR), 'b');
+	assert_int_equal(rd(b, RBR), '!');
+	assert_int_equal(rd(b, LSR) & 0x01, 0x00);
+}
+
+/* A glue without tx_bytes gets the bytes one by one. */
+static void test_burst_without_tx_bytes(void **state)
+{
+	struct backend *b = *state;
+
+	burst(b, "one by one");
+	assert_int_equal(b->tx_len, 10);
+	assert_memory_equal(b->tx, "one by one", 10);
+}
+
 static void test_create_without_ops_fails(void **state)
 {
 	assert_null(uart_emul_create(NULL, NULL));
@@ -1008,6 +1119,13 @@ int main(void)
 		T(test_loopback_refuses_host_bytes),
 		T(test_linux_autoconfig_finds_16550a),
 		T(test_fuzz_register_access),
+		cmocka_unit_test_setup_teardown(test_burst_sends_once, setup_burst, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_raises_thre_like_writes, setup_burst,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_burst_under_dlab_sets_divisor, setup_burst,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_burst_in_loopback_echoes, setup_burst, teardown),
+		T(test_burst_without_tx_bytes),
 		cmocka_unit_test(test_null_callbacks_tolerated),
 		cmocka_unit_test(test_create_without_ops_fails),
 	};
