@@ -758,6 +758,27 @@ fw_media() {
 # expect_grub_boot: the console shows GRUB's menu (build-grub.sh's), GRUB
 # booting its entry and loading the kernel and initramfs, then the test
 # guest's init with the command line GRUB gave it; every module loaded.
+# expect_acpi_disassembles CPUS TABLE...: the guest (booted with
+# kt.acpidump=1, as build-grub.sh's media do) dumped each TABLE as the
+# firmware handed it over; each checksums to zero and disassembles with
+# iasl -d, and the MADT names CPUS processors (enabled local APICs).
+expect_acpi_disassembles() {
+	_cpus=$1; shift
+	command -v iasl >/dev/null || fail "no iasl here (package acpica-tools; the testbed packs it for fw-*)"
+	for _t in "$@"; do
+		_f=$KT_TMP/acpi.$_t
+		tr -d '\r' <"$VM_LOG" | sed -n "s/^KT: acpidump $_t //p" | tail -n1 >"$_f.hex"
+		[ -s "$_f.hex" ] || fail "the guest dumped no $_t table"
+		xxd -r -p <"$_f.hex" >"$_f.dat"
+		_sum=$(od -An -v -tu1 "$_f.dat" | awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s % 256 }')
+		[ "$_sum" = 0 ] || fail "ACPI $_t as the guest sees it: checksum off by $_sum"
+		iasl -d "$_f.dat" >"$_f.iasl" 2>&1 || fail "iasl -d fails on the guest's $_t: $(tail -n3 "$_f.iasl" | tr '\n' ' ')"
+		[ -s "$_f.dsl" ] || fail "iasl -d wrote nothing for $_t"
+	done
+	_n=$(grep -c 'Processor Enabled : 1' "$KT_TMP/acpi.APIC.dsl" 2>/dev/null)
+	[ "$_n" = "$_cpus" ] || fail "the guest's MADT lists ${_n:-no} enabled processors, not $_cpus"
+}
+
 expect_grub_boot() {
 	expect_log 'GNU GRUB +version'
 	expect_log 'khyve test guest'

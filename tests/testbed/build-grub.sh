@@ -46,8 +46,9 @@ out=$TB_CACHE/grub/$key
 
 MENU_TITLE="khyve test guest"
 # GRUB prefixes the command line with BOOT_IMAGE=<path>, which the guest
-# reports (KT: cmdline=): the scenarios see that GRUB booted it.
-GUEST_ARGS="console=ttyS0 quiet kt.action=poweroff"
+# reports (KT: cmdline=): the scenarios see that GRUB booted it. It also
+# dumps its ACPI tables (kt.acpidump=1) for the scenarios to disassemble.
+GUEST_ARGS="console=ttyS0 quiet kt.acpidump=1 kt.action=poweroff"
 
 # grub_cfg KERNEL INITRD: the menu, on stdout.
 grub_cfg() {

@@ -132,7 +132,7 @@ if [ "$want_fw" = 1 ]; then
 	eval "$("$TB_DIR/build-grub.sh")" || tb_die "cannot build the firmware boot media"
 	FW_OVMF="/usr/share/ovmf/OVMF.fd /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_VARS_4M.fd"
 	fw_key=$( {
-		echo "ovmf=$(tb_installed_version ovmf) $FW_GRUB_ISO $FW_BIOS_DISK $FW_UEFI_DISK"
+		echo "ovmf=$(tb_installed_version ovmf) acpica=$(tb_installed_version acpica-tools) $FW_GRUB_ISO $FW_BIOS_DISK $FW_UEFI_DISK"
 		cat "$TB_DIR/build-l1.sh" "$TB_DIR/common.sh"
 	} | tb_hash)
 	fpart=$TB_CACHE/l1/fw-$fw_key.cpio
@@ -146,6 +146,9 @@ if [ "$want_fw" = 1 ]; then
 		for f in $FW_OVMF; do
 			cp "$f" "$root/fw/" || tb_die "no $f (package ovmf)"
 		done
+		# The scenarios disassemble the ACPI tables the guest was given.
+		iasl_bin=$(command -v iasl) || tb_die "no iasl (package acpica-tools)"
+		tb_add_elf "$root" "$iasl_bin" /usr/bin/iasl
 		tb_cpio "$root" "$fpart"
 		rm -rf "$root"
 	}

@@ -5,8 +5,9 @@
 # starting the CD, GRUB's menu, and the test guest's init with GRUB's command
 # line. The guest runs as a UEFI guest (EFI system table, runtime services)
 # and sees ACPI tables that came through fw_cfg's linker/loader, never
-# written by khyve into its memory: FACP, APIC and DSDT, no MCFG (an i440FX
-# has no ECAM). It powers off (exit 1).
+# written by khyve into its memory: FACP, APIC and DSDT (which checksum and
+# disassemble with iasl -d as the guest got them), no MCFG (an i440FX has
+# no ECAM). It powers off (exit 1).
 #
 # One vCPU: Debian 12's QEMU, the testbed's L0, can abort when a nested
 # guest writes CR8 while an interrupt waits (OVMF's interrupt return does),
@@ -31,4 +32,6 @@ for t in APIC DSDT FACP; do
 	esac
 done
 case $tables in *" MCFG "*) fail "an i440FX guest sees an MCFG (tables:$tables)" ;; esac
+# As the firmware's loader left them: checksums, iasl -d, every vCPU.
+expect_acpi_disassembles 1 APIC DSDT FACP
 pass

@@ -4,7 +4,8 @@
 # (-s 3,ahci-cd,grub.iso) through El Torito. COM1 shows SeaBIOS booting from
 # the CD, GRUB's menu, GRUB booting its entry, and the test guest's init with
 # GRUB's command line; the guest powers off (exit 1). With -c 2 the guest
-# finds both vCPUs and the ACPI tables SeaBIOS installed from fw_cfg.
+# finds both vCPUs and the ACPI tables SeaBIOS installed from fw_cfg, which
+# checksum and disassemble (iasl -d) as the guest got them.
 # e2e-pin: yes
 . "$(dirname "$0")/../lib.sh"
 
@@ -24,4 +25,6 @@ for t in APIC DSDT FACP; do
 	*) fail "ACPI table $t missing (guest sees:$tables)" ;;
 	esac
 done
+# As the firmware's loader left them: checksums, iasl -d, every vCPU.
+expect_acpi_disassembles 2 APIC DSDT FACP
 pass
