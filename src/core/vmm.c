@@ -448,18 +448,31 @@ static void init_request_cond(void)
 	pthread_condattr_destroy(&attr);
 }
 
+/*
+ * A vCPU thread's stack: exit handlers use a few KiB. glibc's default of
+ * 8 MiB is a mapping big enough for a transparent huge page, which a host
+ * with THP "always" (and 2 MiB-aligned large mappings) backs with 2 MiB of
+ * RAM per vCPU at the first touch; under 2 MiB it cannot.
+ */
+#define VCPU_STACK_SIZE (1u << 20)
+
 enum vm_exit_code vm_run(struct vmctx *ctx)
 {
+	pthread_attr_t attr;
+
 	install_kick_handler();
 	init_request_cond();
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, VCPU_STACK_SIZE);
 	for (int i = 0; i < nvcpus; i++) {
-		if (pthread_create(&vcpus[i].thread, NULL, vcpu_loop, &vcpus[i]) != 0) {
+		if (pthread_create(&vcpus[i].thread, &attr, vcpu_loop, &vcpus[i]) != 0) {
 			fprintf(stderr, "khyve: cannot start vCPU %d thread\n", i);
 			vm_request_exit(VM_EXIT_ERROR);
 			break;
 		}
 		vcpus[i].started = true;
 	}
+	pthread_attr_destroy(&attr);
 	if (mevent_add(HALT_WATCH_MS, EVF_TIMER, halt_watch_tick, NULL) == NULL)
 		fprintf(stderr, "khyve: warning: no halt watch (%s): a halted guest keeps running\n",
 			strerror(errno));
