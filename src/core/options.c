@@ -1166,8 +1166,8 @@ bool khyve_valid_vm_name(const char *name)
 static const char *const global_bools[] = {
 	"acpi_tables", "config.dump", "destroy_on_poweroff", "gdb.wait",
 	"memory.guest_in_core", "memory.wired", "rtc.use_localtime", "virtio_msix",
-	"x86.mptable", "x86.strictio", "x86.strictmsr", "x86.vmexit_on_hlt",
-	"x86.vmexit_on_pause", "x86.x2apic",
+	"x86.coalesced_io", "x86.mptable", "x86.strictio", "x86.strictmsr",
+	"x86.vmexit_on_hlt", "x86.vmexit_on_pause", "x86.x2apic",
 };
 
 static int validate_bools(void)

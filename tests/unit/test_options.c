@@ -953,6 +953,9 @@ static void test_final_checks(void **state)
 	assert_error_line(PARSE("-o", "x86.x2apic=maybe", "vm"),
 	    "khyve: config: x86.x2apic: 'maybe' is not a boolean\n");
 	config_init();
+	assert_error_line(PARSE("-o", "x86.coalesced_io=sometimes", "vm"),
+	    "khyve: config: x86.coalesced_io: 'sometimes' is not a boolean\n");
+	config_init();
 	assert_error_line(PARSE("-o", "a=%(b)", "-o", "b=%(a)", "vm"),
 	    "khyve: config: a: expansion loop through %(a)\n");
 	config_init();
