@@ -2,7 +2,7 @@
 # Install the Debian packages khyve builds and tests with (see README
 # "Dependencies" for why each is there). Does nothing when all are present.
 set -eu
-PKGS="build-essential pkg-config libcmocka-dev liblzma-dev acpica-tools
+PKGS="build-essential pkg-config libcmocka-dev liblzma-dev acpica-tools dmidecode
       qemu-system-x86 busybox-static cpio xz-utils kmod ca-certificates mandoc
       liburing-dev libslirp-dev libmd-dev seabios ovmf
       grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools fdisk"

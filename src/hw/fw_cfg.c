@@ -354,30 +354,8 @@ bool fw_cfg_active(void)
 	return fc.active;
 }
 
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" -> 16 bytes in RFC 4122 (big-endian) order. */
-static int parse_uuid(const char *s, uint8_t out[16])
+int fw_cfg_add_machine(int ncpus, int maxcpus, uint64_t ram_size, const uint8_t uuid[16])
 {
-	int n = 0;
-
-	for (; *s != '\0' && n < 32; s++) {
-		unsigned v;
-
-		if (*s == '-')
-			continue;
-		if (sscanf((char[]){ s[0], '\0' }, "%1x", &v) != 1)
-			return -1;
-		out[n / 2] = (uint8_t)(n % 2 ? (out[n / 2] | v) : v << 4);
-		n++;
-	}
-	return n == 32 && *s == '\0' ? 0 : -1;
-}
-
-int fw_cfg_add_machine(int ncpus, int maxcpus, uint64_t ram_size, const char *uuid)
-{
-	uint8_t id[16] = { 0 };
-
-	if (uuid != NULL && parse_uuid(uuid, id) < 0)
-		return -1;
 	if (fw_cfg_add_u16(FW_CFG_NB_CPUS, (uint16_t)ncpus) < 0 ||
 	    fw_cfg_add_u16(FW_CFG_MAX_CPUS, (uint16_t)maxcpus) < 0 ||
 	    fw_cfg_add_u64(FW_CFG_RAM_SIZE, ram_size) < 0 ||
@@ -385,7 +363,7 @@ int fw_cfg_add_machine(int ncpus, int maxcpus, uint64_t ram_size, const char *uu
 	    fw_cfg_add_u16(FW_CFG_NOGRAPHIC, 1) < 0 ||
 	    fw_cfg_add_u16(FW_CFG_BOOT_MENU, 0) < 0)
 		return -1;
-	return fw_cfg_add_bytes(FW_CFG_UUID, id, sizeof(id));
+	return fw_cfg_add_bytes(FW_CFG_UUID, uuid, 16);
 }
 
 /* ---- bhyve's -f ------------------------------------------------------------- */

@@ -62,7 +62,7 @@ int fw_cfg_add_u32(uint16_t key, uint32_t value);
 int fw_cfg_add_u64(uint16_t key, uint64_t value);
 
 /* The legacy keys describing the machine (CPUs, RAM, UUID, console). */
-int fw_cfg_add_machine(int ncpus, int maxcpus, uint64_t ram_size, const char *uuid);
+int fw_cfg_add_machine(int ncpus, int maxcpus, uint64_t ram_size, const uint8_t uuid[16]);
 
 /* bhyve's -f files (config fwcfg.user.N.{name,string,file}). Returns 0 or -1. */
 int fw_cfg_add_user_files(void);

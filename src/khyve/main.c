@@ -35,6 +35,7 @@
 #include "x86/cpu.h"
 #include "x86/layout.h"
 #include "x86/linux_boot.h"
+#include "x86/smbios.h"
 
 #define DEFAULT_MEMORY (256ull << 20)
 #define MIN_MEMORY (16ull << 20)
@@ -258,7 +259,7 @@ static uint64_t install_acpi(const struct cpu_topology *topo, bool firmware)
 {
 	struct acpi_config cfg = { .ncpus = topo->cpus, .ioapic_id = 0 };
 	struct acpi_tables tables;
-	size_t len = 0x100000 - ACPI_TABLES_ADDR;
+	size_t len = SMBIOS_ADDR - ACPI_TABLES_ADDR; /* SMBIOS has the 0xF0000 segment */
 	size_t used;
 
 	for (int i = 0; i < topo->cpus; i++)
@@ -288,6 +289,29 @@ static uint64_t install_acpi(const struct cpu_topology *topo, bool firmware)
 		die();
 	}
 	return ACPI_TABLES_ADDR;
+}
+
+/* SMBIOS: in the 0xF0000 segment for a direct boot, through fw_cfg for firmware. */
+static void install_smbios(const struct cpu_topology *topo, bool firmware, const uint8_t uuid[16])
+{
+	struct smbios_config cfg = { .sockets = topo->sockets, .cores_per_socket = topo->cores,
+				     .threads_per_core = topo->threads, .lowmem = ctx->lowmem,
+				     .highmem = ctx->highmem, .firmware = firmware };
+	struct smbios_tables t;
+	size_t room = BIOS_AREA_END - SMBIOS_ADDR;
+	bool ok;
+
+	memcpy(cfg.uuid, uuid, sizeof(cfg.uuid));
+	if (smbios_build(&cfg, &t) < 0)
+		die();
+	ok = firmware || smbios_install(&t, vm_map_gpa(ctx, SMBIOS_ADDR, room), SMBIOS_ADDR, room) > 0;
+	if (ok && fw_cfg_active())
+		ok = smbios_add_fw_cfg(&t) == 0;
+	smbios_free(&t);
+	if (!ok) {
+		fprintf(stderr, "khyve: cannot install the SMBIOS tables\n");
+		die();
+	}
 }
 
 static void press_power_button(void)
@@ -348,6 +372,7 @@ int main(int argc, char **argv)
 	struct linux_boot lb;
 	enum vm_exit_code code;
 	const char *name;
+	uint8_t uuid[16];
 
 	trace_startup = getenv("KHYVE_TRACE_STARTUP") != NULL;
 	trace_phase("start");
@@ -403,8 +428,10 @@ int main(int argc, char **argv)
 	if (init_inout() < 0 || lpc_init(ctx) < 0 || pci_init(ctx) < 0)
 		die();
 	lb.rsdp_addr = install_acpi(&topo, bootrom != NULL);
-	if (fw_cfg_active() &&
-	    fw_cfg_add_machine(topo.cpus, topo.cpus, mem, get_config_value("uuid")) < 0) {
+	if (smbios_vm_uuid(get_config_value("uuid"), name, uuid) < 0)
+		die();
+	install_smbios(&topo, bootrom != NULL, uuid);
+	if (fw_cfg_active() && fw_cfg_add_machine(topo.cpus, topo.cpus, mem, uuid) < 0) {
 		fprintf(stderr, "khyve: fw_cfg: cannot describe the machine\n");
 		die();
 	}

@@ -268,6 +268,7 @@ _kt_qemu_argv() {
 			IFS=$_ifs
 			_want=; continue ;;
 		c) set -- "$@" -smp "$_a"; _want=; continue ;;
+		U) set -- "$@" -uuid "$_a"; _want=; continue ;;
 		l)
 			case $_a in
 			com1,stdio) set -- "$@" -serial stdio ;;
@@ -285,12 +286,14 @@ _kt_qemu_argv() {
 			boot.kernel=*) set -- "$@" -kernel "${_a#boot.kernel=}" ;;
 			boot.initrd=*) set -- "$@" -initrd "${_a#boot.initrd=}" ;;
 			boot.cmdline=*) set -- "$@" -append "${_a#boot.cmdline=}" ;;
+			system.product_name=*) set -- "$@" -smbios "type=1,product=${_a#*=}" ;;
+			system.manufacturer=*) set -- "$@" -smbios "type=1,manufacturer=${_a#*=}" ;;
 			*) echo "lib.sh: VMM=qemu: cannot translate -o $_a" >&2 ;;
 			esac
 			_want=; continue ;;
 		esac
 		case $_a in
-		-m | -c | -l | -o | -s) _want=${_a#-} ;;
+		-m | -c | -l | -o | -s | -U) _want=${_a#-} ;;
 		-*) echo "lib.sh: VMM=qemu: cannot translate $_a" >&2 ;;
 		*) set -- "$@" -name "$_a" ;;
 		esac

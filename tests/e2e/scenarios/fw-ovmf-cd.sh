@@ -7,7 +7,7 @@
 # and sees ACPI tables that came through fw_cfg's linker/loader, never
 # written by khyve into its memory: FACP, APIC and DSDT (which checksum and
 # disassemble with iasl -d as the guest got them), no MCFG (an i440FX has
-# no ECAM). It powers off (exit 1).
+# no ECAM), and khyve's SMBIOS tables. It powers off (exit 1).
 #
 # One vCPU: Debian 12's QEMU, the testbed's L0, can abort when a nested
 # guest writes CR8 while an interrupt waits (OVMF's interrupt return does),
@@ -18,12 +18,19 @@
 fw_media OVMF.fd
 ovmf=$FW_PATH
 fw_media grub.iso
+uuid=9b1f0e3c-5a27-4d86-b0c4-e2a7f9136d58
 run_khyve 150 "$KT_TMP/console" -m 512M -c 1 -s 0,hostbridge -s 3,ahci-cd,"$FW_PATH" -s 31,lpc \
+	-U "$uuid" -o "system.product_name=UEFI Box" \
 	-l com1,stdio -l bootrom,"$ovmf" "$(vm_name)"
 expect_exit 1
 expect_log 'BdsDxe: starting Boot0'
 expect_grub_boot
 expect_value efi yes
+# khyve's SMBIOS through fw_cfg (OVMF adds its own BIOS information).
+case "$(kt_value dmi)" in
+"$uuid|khyve|UEFI Box|"?*) ;;
+*) fail "the guest's SMBIOS says '$(kt_value dmi)', not khyve's UUID and product" ;;
+esac
 tables=" $(kt_value acpi_tables) "
 for t in APIC DSDT FACP; do
 	case $tables in
