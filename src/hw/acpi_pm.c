@@ -31,6 +31,9 @@
 #define KBC_CMD_PORT 0x64
 #define KBC_CMD_PULSE_RESET 0xfe
 #define POST_PORT 0x80
+#define SYSCTRL_PORT 0x92 /* PS/2 "system control port A" */
+#define SYSCTRL_FAST_RESET 0x01
+#define SYSCTRL_A20 0x02
 #define SCI_SOURCE 0
 
 static struct {
@@ -160,6 +163,17 @@ static int kbc_handler(struct vmctx *ctx, bool in, uint16_t port, int bytes, uin
 	return 0;
 }
 
+/* A20 is always on (there is no wrap at 1 MiB to mask); bit 0 resets the machine. */
+static int sysctrl_handler(struct vmctx *ctx, bool in, uint16_t port, int bytes, uint32_t *val,
+			   void *arg)
+{
+	if (in)
+		*val = SYSCTRL_A20;
+	else if (*val & SYSCTRL_FAST_RESET)
+		vm_request_exit(VM_EXIT_REBOOT);
+	return 0;
+}
+
 static int post_handler(struct vmctx *ctx, bool in, uint16_t port, int bytes, uint32_t *val,
 			void *arg)
 {
@@ -186,6 +200,7 @@ static int acpi_pm_init(struct vmctx *ctx)
 		{ "reset", ACPI_RESET_PORT, 1, IOPORT_F_INOUT, reset_handler, NULL },
 		{ "kbc", KBC_CMD_PORT, 1, IOPORT_F_INOUT, kbc_handler, NULL },
 		{ "post", POST_PORT, 1, IOPORT_F_INOUT, post_handler, NULL },
+		{ "sysctrl", SYSCTRL_PORT, 1, IOPORT_F_INOUT, sysctrl_handler, NULL },
 	};
 
 	pm.sts = pm.en = pm.cnt = 0;

@@ -332,6 +332,15 @@ static void test_keyboard_controller_pulse_reboots(void **state)
 	assert_int_equal(in(0x64, 1), 0xff);
 }
 
+/* Port 0x92: A20 reads as enabled; setting bit 0 is a fast reset. */
+static void test_port_92(void **state)
+{
+	assert_int_equal(in(0x92, 1), 0x02);
+	/* What SeaBIOS and Linux write to turn A20 on: read, set bit 1, clear bit 0. */
+	assert_int_equal(exit_after_writes(OPS({ 0x92, 1, 0x02 }, { 0x92, 1, 0x00 })), NO_EXIT);
+	assert_int_equal(exit_after_writes(OPS({ 0x92, 1, 0x03 })), VM_EXIT_REBOOT);
+}
+
 static void test_post_port_swallows(void **state)
 {
 	assert_int_equal(exit_after_writes(OPS({ 0x80, 1, 0x00 }, { 0x80, 1, 0xff })), NO_EXIT);
@@ -772,6 +781,7 @@ int main(void)
 		T(test_reset_register_reboots),
 		T(test_reset_register_reads_back),
 		T(test_keyboard_controller_pulse_reboots),
+		T(test_port_92),
 		T(test_post_port_swallows),
 		T(test_pm_timer_is_monotonic_clock_mod_2_24),
 		T(test_pm_timer_advances_at_3_58_mhz),
