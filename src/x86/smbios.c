@@ -102,6 +102,20 @@ static const char *key(const char *name, const char *def)
 
 /* ---- the structures ------------------------------------------------------- */
 
+/* Fields 4-7 of types 1 and 2: PREFIX.manufacturer, product_name, version, serial_number. */
+static void put_identity(uint8_t *f, struct strings *st, const char *prefix)
+{
+	static const char *const names[] = { "manufacturer", "product_name", "version",
+					     "serial_number" };
+	static const char *const defaults[] = { "khyve", "khyve", "1.0", "None" };
+	char name[48];
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "%s.%s", prefix, names[i]);
+		f[0x04 + i] = str_ref(st, key(name, defaults[i]));
+	}
+}
+
 static void add_bios(struct builder *b)
 {
 	uint8_t f[0x18];
@@ -125,10 +139,7 @@ static void add_system(struct builder *b, const uint8_t uuid[16])
 	struct strings st = { 0 };
 
 	header(f, sizeof(f), 1, sizeof(f));
-	f[0x04] = str_ref(&st, key("system.manufacturer", "khyve"));
-	f[0x05] = str_ref(&st, key("system.product_name", "khyve"));
-	f[0x06] = str_ref(&st, key("system.version", "1.0"));
-	f[0x07] = str_ref(&st, key("system.serial_number", "None"));
+	put_identity(f, &st, "system");
 	/* Since 2.6 the first three fields are little-endian. */
 	f[0x08] = uuid[3], f[0x09] = uuid[2], f[0x0a] = uuid[1], f[0x0b] = uuid[0];
 	f[0x0c] = uuid[5], f[0x0d] = uuid[4], f[0x0e] = uuid[7], f[0x0f] = uuid[6];
@@ -145,10 +156,7 @@ static void add_board(struct builder *b, uint16_t chassis)
 	struct strings st = { 0 };
 
 	header(f, sizeof(f), 2, sizeof(f));
-	f[0x04] = str_ref(&st, key("board.manufacturer", "khyve"));
-	f[0x05] = str_ref(&st, key("board.product_name", "khyve"));
-	f[0x06] = str_ref(&st, key("board.version", "1.0"));
-	f[0x07] = str_ref(&st, key("board.serial_number", "None"));
+	put_identity(f, &st, "board");
 	f[0x08] = str_ref(&st, key("board.asset_tag", "None"));
 	f[0x09] = 0x01;                           /* a hosting board */
 	f[0x0a] = str_ref(&st, key("board.location", "None"));
