@@ -52,10 +52,10 @@ bench() { echo "BENCH $*"; }
 
 # The guest: one fio job per line "KT: fio NAME BW_KIB IOPS" (terse output
 # v3: field 7/8 read bandwidth KiB/s and IOPS, 48/49 the same for writes).
-fio_script="f() { n=\$1; shift; if r=\$(fio --name=\$n --filename=/dev/vda --direct=1 --ioengine=libaio
+fio_script="f() { n=\$1; shift; echo KT: fio-start \$n; sleep 1; if r=\$(fio --name=\$n --filename=/dev/vda --direct=1 --ioengine=libaio
  --runtime=$RUNTIME --time_based --ramp_time=1 --output-format=terse --terse-version=3 \$@ 2>/tmp/fio.err);
  then echo KT: fio \$n \$(echo \$r | cut -d\\; -f7,8,48,49 | tr \\; \\ );
- else echo KT: fio-failed \$n \$(tail -n1 /tmp/fio.err); fi; };
+ else echo KT: fio-failed \$n \$(tail -n1 /tmp/fio.err); fi; sleep 1; };
 f seqread --rw=read --bs=1M --iodepth=1;
 f seqwrite --rw=write --bs=1M --iodepth=1;
 f randread1 --rw=randread --bs=4k --iodepth=1;
@@ -87,11 +87,21 @@ vmm_argv() { # CFG[@CPULIST]
 	[ -z "$_pin" ] || _kt_argv="taskset -c $_pin $_kt_argv"
 }
 
+# BENCH_EXITS=1: while the VMM runs, lib.sh's exit census of each fio job:
+#   BENCH disk-exits cfg=CFG i=N job=JOB secs=S exit:CODE=N ... user:R=N ... irq:VEC=N ...
+census_run() { # CFG I
+	for _job in seqread seqwrite randread1 randread32; do
+		_c=$(kt_census "$_log" "KT: fio-start $_job" "KT: fio $_job " "KT: fio-failed $_job") || return
+		bench "disk-exits cfg=$1 i=$2 job=$_job $_c"
+	done
+}
+
 one_run() { # CFG I
 	_n=$2
 	_log=$KT_TMP/$1-$2
 	vmm_argv "$1"
 	kt_launch "$RUN_TIMEOUT" "$_log"
+	[ "${BENCH_EXITS:-0}" = 1 ] && census_run "$1" "$2"
 	kt_reap "$_log"
 	_rc=$KT_RC
 	_res=$(tr -d '\r' <"$_log" | awk '
@@ -125,6 +135,7 @@ IMG=$KT_TMP/disk.img
 # Fully allocated, so that reads are not of holes.
 dd if=/dev/zero of="$IMG" bs=1M count="$DISK_MIB" 2>/dev/null || fail "cannot make the $DISK_MIB MiB image"
 nbad=0
+[ "${BENCH_EXITS:-0}" = 1 ] && kt_census_setup
 bench "info disk runs=$RUNS configs=$(echo $CONFIGS | tr ' ' ,) fio_runtime=$RUNTIME image_mib=$DISK_MIB image_fs=$(stat -f -c %T "$KT_TMP" 2>/dev/null)"
 i=1
 while [ $i -le "$RUNS" ]; do

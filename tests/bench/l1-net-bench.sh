@@ -68,8 +68,8 @@ have_vhost=0
 guest_script() {
 	echo "ip link set eth0 up; ip addr add $1/24 dev eth0; ip route add default via $2;
 ping -c 1 -W 5 $2 >/dev/null;
-f() { r=\$(timeout $((T * 4 + 20)) iperf3 -c $2 -p 5201 -t $T -O 1 -f m \$2 2>&1 | awk '/receiver/ { for (i = 2; i <= NF; i++) if (\$i ~ /^Mbits/) print \$(i - 1) }');
-echo KT: iperf \$1 \${r:-failed}; };
+f() { echo KT: iperf-start \$1; sleep 1; r=\$(timeout $((T * 4 + 20)) iperf3 -c $2 -p 5201 -t $T -O 1 -f m \$2 2>&1 | awk '/receiver/ { for (i = 2; i <= NF; i++) if (\$i ~ /^Mbits/) print \$(i - 1) }');
+echo KT: iperf \$1 \${r:-failed}; sleep 1; };
 f tx; f rx -R;
 echo KT: rtt \$(ping -c 10 -i 0.2 -q $2 | awk -F/ '/min.avg/ { print \$4 }')" | tr '\n' ' '
 }
@@ -107,6 +107,15 @@ vmm_argv() { # CFG
 	esac
 }
 
+# BENCH_EXITS=1: while the VMM runs, lib.sh's exit census of each iperf3 test:
+#   BENCH net-exits cfg=CFG i=N job=tx|rx secs=S exit:CODE=N ... user:R=N ... irq:VEC=N ...
+census_run() { # CFG I
+	for _job in tx rx; do
+		_c=$(kt_census "$_log" "KT: iperf-start $_job" "KT: iperf $_job ") || return
+		bench "net-exits cfg=$1 i=$2 job=$_job $_c"
+	done
+}
+
 one_run() { # CFG I
 	_n=$2
 	if { [ "$1" = qemu-vhost ] || [ "$1" = khyve-vhost ]; } && [ $have_vhost = 0 ]; then
@@ -121,6 +130,7 @@ one_run() { # CFG I
 	_kt_all_pids="$_kt_all_pids $_srv"
 	vmm_argv "$1"
 	kt_launch "$RUN_TIMEOUT" "$_log"
+	[ "${BENCH_EXITS:-0}" = 1 ] && census_run "$1" "$2"
 	kt_reap "$_log"
 	_rc=$KT_RC
 	kill "$_srv" 2>/dev/null
@@ -148,6 +158,7 @@ one_run() { # CFG I
 }
 
 nbad=0
+[ "${BENCH_EXITS:-0}" = 1 ] && kt_census_setup
 bench "info net runs=$RUNS configs=$(echo $CONFIGS | tr ' ' ,) iperf_time=$T vhost_net=$have_vhost"
 i=1
 while [ $i -le "$RUNS" ]; do

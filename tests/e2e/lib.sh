@@ -587,6 +587,85 @@ expect_guest_sane() {
 	expect_no_log '^KT: module [^ ]*=failed'
 }
 
+# --- exit census ------------------------------------------------------------
+# Where a guest's time goes, seen from KVM: histograms of KVM's trace events
+# (tracefs hist triggers, system-wide, so one VM at a time) over a stretch
+# of a run that the guest marks on its console. Benchmarks use it with
+# BENCH_EXITS=1 to compare VMMs exit by exit.
+KT_TRACEFS=/sys/kernel/tracing
+# event:key -- kvm_exit by exit code (SVM or VMX), kvm_userspace_exit by
+# KVM_EXIT_* reason, interrupts accepted into the local APIC by vector.
+KT_CENSUS_EVENTS="kvm_exit:exit_reason kvm_userspace_exit:reason kvm_apic_accept_irq:vec kvm_msr:ecx"
+
+kt_census_setup() {
+	[ -d "$KT_TRACEFS/events/kvm" ] || mount -t tracefs nodev "$KT_TRACEFS" 2>/dev/null
+	[ -w "$KT_TRACEFS/events/kvm/kvm_exit/trigger" ] || fail "the exit census needs tracefs with KVM's events"
+}
+
+_kt_census_trigger() { # "" to start every histogram, "!" to drop them
+	for _ev in $KT_CENSUS_EVENTS; do
+		echo "$1hist:keys=${_ev#*:}" >"$KT_TRACEFS/events/kvm/${_ev%%:*}/trigger"
+	done
+}
+
+_kt_census_read() { # " exit:CODE=N ... user:REASON=N ... irq:VEC=N ..." (codes in hex)
+	for _ev in $KT_CENSUS_EVENTS; do
+		awk -v ev="${_ev%%:*}" '
+			/^\{/ { gsub(/[{},:]/, " "); k = $2; n = $NF
+				if (ev == "kvm_exit") printf " exit:%x=%s", k, n
+				else if (ev == "kvm_userspace_exit") printf " user:%s=%s", k, n
+				else if (ev == "kvm_msr") printf " msr:%x=%s", k, n
+				else printf " irq:%x=%s", k, n }' "$KT_TRACEFS/events/kvm/${_ev%%:*}/hist"
+	done
+}
+
+# _kt_wait_log LOG PATTERN...: until LOG has one of the fixed strings, or
+# kt_launch's VMM is gone (status 1).
+_kt_wait_log() {
+	_wl=$1; shift
+	for _p; do set -- "$@" -e "$_p"; shift; done
+	while ! grep -q -F "$@" "$_wl" 2>/dev/null; do
+		kill -0 "$KT_PID" 2>/dev/null || return 1
+		sleep 0.2
+	done
+}
+
+# _kt_cpu_ticks PID: "VMM_USER VMM_SYS VMM_GUEST HOST_BUSY HOST_IDLE" in
+# clock ticks: the VMM process's time (utime includes its vCPUs' guest
+# time) and the whole host's, from /proc.
+_kt_cpu_ticks() {
+	{ cat "/proc/$1/stat" 2>/dev/null || echo; head -n1 /proc/stat; } | awk '
+		NR == 1 { sub(/.*\) /, ""); u = $12; s = $13; g = $41 }
+		NR == 2 { idle = $5 + $6; busy = $2 + $3 + $4 + $7 + $8 + $9 }
+		END { print u + 0, s + 0, g + 0, busy, idle }'
+}
+
+# kt_census LOG START END [FAILED]: counts KVM's events from when LOG shows
+# START until it shows END (or FAILED); prints "secs=S exit:...", then
+# " cpu:guest=S cpu:vmm-user=S cpu:vmm-sys=S cpu:host-busy=S cpu:host-idle=S":
+# the seconds of CPU the VMM's vCPUs spent in the guest, the VMM spent in
+# user space (guest time taken out) and in the kernel (exit handling, I/O),
+# and the whole host's busy and idle seconds (all CPUs). Status 1
+# if the VMM exits first. Polls every 0.2 s: let the guest sleep a second
+# around the stretch so the edges hold no work.
+kt_census() {
+	_kt_wait_log "$1" "$2" || return 1
+	_kt_census_trigger ""
+	read -r _c0 _x </proc/uptime
+	_t0=$(_kt_cpu_ticks "$KT_PID")
+	if ! _kt_wait_log "$1" "$3" ${4:+"$4"}; then
+		_kt_census_trigger "!"
+		return 1
+	fi
+	_t1=$(_kt_cpu_ticks "$KT_PID")
+	read -r _c1 _x </proc/uptime
+	printf 'secs=%s%s%s\n' "$(awk -v a="$_c0" -v b="$_c1" 'BEGIN { printf "%.1f", b - a }')" "$(_kt_census_read)" \
+		"$(echo "$_t0 $_t1" | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '{
+			printf " cpu:guest=%.2f cpu:vmm-user=%.2f cpu:vmm-sys=%.2f cpu:host-busy=%.2f cpu:host-idle=%.2f",
+				($8 - $3) / hz, (($6 - $1) - ($8 - $3)) / hz, ($7 - $2) / hz, ($9 - $4) / hz, ($10 - $5) / hz }')"
+	_kt_census_trigger "!"
+}
+
 # --- guests with devices --------------------------------------------------
 
 # start_script_guest TIMEOUT_S LOGFILE SCRIPT [ARG...]: start_khyve with the
