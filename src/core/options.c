@@ -398,21 +398,40 @@ static int parse_gdb_option(const char *arg)
 	return rc;
 }
 
-bool khyve_valid_uuid(const char *uuid)
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+int khyve_parse_uuid(const char *text, uint8_t out[16])
 {
 	static const int groups[] = { 8, 4, 4, 4, 12 };
-	const char *p = uuid;
-	size_t g;
-	int i;
+	const char *p = text;
+	int n = 0;
 
-	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		if (g != 0 && *p++ != '-')
-			return false;
-		for (i = 0; i < groups[g]; i++, p++)
-			if (!isxdigit((unsigned char)*p))
-				return false;
+			return -1;
+		for (int i = 0; i < groups[g]; i++, p++, n++) {
+			int v = hex_digit(*p);
+
+			if (v < 0)
+				return -1;
+			out[n / 2] = (uint8_t)(n % 2 ? out[n / 2] | v : v << 4);
+		}
 	}
-	return *p == '\0';
+	return *p == '\0' ? 0 : -1;
+}
+
+bool khyve_valid_uuid(const char *uuid)
+{
+	uint8_t bytes[16];
+
+	return khyve_parse_uuid(uuid, bytes) == 0;
 }
 
 static int parse_uuid_option(const char *arg)

@@ -9,6 +9,7 @@
 #define KHYVE_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* What main() should do after khyve_parse_options(). */
@@ -46,6 +47,9 @@ int khyve_validate_config(void);
 bool khyve_valid_vm_name(const char *name);
 /* 8-4-4-4-12 hexadecimal digits. */
 bool khyve_valid_uuid(const char *uuid);
+/* A UUID as bhyve's -U takes it (8-4-4-4-12 hex digits) into its 16 bytes in
+ * RFC 4122 (big-endian) order; -1 if text is not one. */
+int khyve_parse_uuid(const char *text, uint8_t out[16]);
 
 /*
  * The guest CPU topology from cpus/sockets/cores/threads: each defaults to 1;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/options.h"
 #include "hw/fw_cfg.h"
 #include "x86/le.h"
 
@@ -323,27 +324,6 @@ static void make_anchor(uint8_t *ep, const struct builder *b)
 	anchor_seal(ep, 0);
 }
 
-static int parse_uuid(const char *s, uint8_t out[16])
-{
-	int n = 0;
-
-	for (; *s != '\0' && n < 32; s++) {
-		int v;
-
-		if (*s == '-')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
-			v = (*s | 0x20) - 'a' + 10;
-		else
-			return -1;
-		out[n / 2] = (uint8_t)(n % 2 ? (out[n / 2] | v) : v << 4);
-		n++;
-	}
-	return n == 32 && *s == '\0' ? 0 : -1;
-}
-
 /* As bhyve: a digest of the VM and host names (here an RFC 4122 version 3 UUID). */
 static void default_uuid(const char *vm_name, uint8_t uuid[16])
 {
@@ -365,7 +345,7 @@ int smbios_vm_uuid(const char *uuid, const char *vm_name, uint8_t out[16])
 		default_uuid(vm_name != NULL ? vm_name : "", out);
 		return 0;
 	}
-	if (parse_uuid(uuid, out) < 0) {
+	if (khyve_parse_uuid(uuid, out) < 0) {
 		fprintf(stderr, "khyve: uuid: '%s' is not a UUID\n", uuid);
 		return -1;
 	}

@@ -230,9 +230,13 @@ static void test_uuid_parsing(void **state)
 {
 	uint8_t a[16], b[16];
 
-	assert_int_equal(smbios_vm_uuid("0123456789ABCDEF0011223344556677", "x", a), 0);
+	assert_int_equal(smbios_vm_uuid("01234567-89AB-cdef-0011-223344556677", "x", a), 0);
 	assert_int_equal(a[0], 0x01);
 	assert_int_equal(a[7], 0xef);
+	assert_int_equal(a[15], 0x77);
+	/* The one syntax -U and the config file accept: no bare 32 digits. */
+	assert_int_equal(smbios_vm_uuid("0123456789ABCDEF0011223344556677", "x", a), -1);
+	assert_int_equal(smbios_vm_uuid("01234567-89ab-cdef-0011-22334455667g", "x", a), -1);
 	assert_int_equal(smbios_vm_uuid("not-a-uuid", "x", a), -1);
 	assert_int_equal(smbios_vm_uuid("01234567-89ab-cdef-0011-22334455667", "x", a), -1);
 	assert_int_equal(smbios_vm_uuid("01234567-89ab-cdef-0011-2233445566778", "x", a), -1);
