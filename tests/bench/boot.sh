@@ -76,6 +76,7 @@ export BENCH_NET=${BENCH_NET:-1}
 export BENCH_NET_RUNS=${BENCH_NET_RUNS:-3}
 export BENCH_NET_CONFIGS=${BENCH_NET_CONFIGS:-khyve-tap khyve-vhost qemu-tap qemu-vhost khyve-slirp qemu-user}
 export BENCH_IPERF_TIME=${BENCH_IPERF_TIME:-5}
+export BENCH_EXITS=${BENCH_EXITS:-0}
 export BENCH_FW=${BENCH_FW:-1}
 export BENCH_FW_RUNS=${BENCH_FW_RUNS:-3}
 export BENCH_FW_OVMF=${BENCH_FW_OVMF:-0}
@@ -315,6 +316,11 @@ mkdir -p "$(dirname "$OUT")"
 		echo
 		grep '^BENCH net ' "$WORK/bench.log" |
 			awk -v runs="$BENCH_NET_RUNS" -v configs="$BENCH_NET_CONFIGS" -f "$BENCH/bench-stats.awk" -f "$BENCH/net-table.awk"
+	fi
+	if [ "$BENCH_EXITS" = 1 ]; then
+		echo
+		grep -E '^BENCH (disk|net)-exits ' "$WORK/bench.log" | awk -v configs="$BENCH_DISK_CONFIGS $BENCH_NET_CONFIGS" \
+			-f "$BENCH/bench-stats.awk" -f "$BENCH/census-table.awk"
 	fi
 	if [ "$BENCH_FW" = 1 ]; then
 		echo

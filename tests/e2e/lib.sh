@@ -299,6 +299,8 @@ _kt_qemu_argv() {
 		esac
 	done
 	shift $_n
+	# Pinned like khyve would be, so that the two compare.
+	[ -n "$_kt_pin" ] && set -- taskset "$_kt_pin" "$@"
 	_kt_argv_q "$@"
 }
 
@@ -641,7 +643,7 @@ _kt_cpu_ticks() {
 }
 
 # kt_census LOG START END [FAILED]: counts KVM's events from when LOG shows
-# START until it shows END (or FAILED); prints "secs=S exit:...", then
+# START until it shows END (or FAILED); prints "secs=S isa=svm|vmx exit:...", then
 # " cpu:guest=S cpu:vmm-user=S cpu:vmm-sys=S cpu:host-busy=S cpu:host-idle=S":
 # the seconds of CPU the VMM's vCPUs spent in the guest, the VMM spent in
 # user space (guest time taken out) and in the kernel (exit handling, I/O),
@@ -659,7 +661,8 @@ kt_census() {
 	fi
 	_t1=$(_kt_cpu_ticks "$KT_PID")
 	read -r _c1 _x </proc/uptime
-	printf 'secs=%s%s%s\n' "$(awk -v a="$_c0" -v b="$_c1" 'BEGIN { printf "%.1f", b - a }')" "$(_kt_census_read)" \
+	printf 'secs=%s isa=%s%s%s\n' "$(awk -v a="$_c0" -v b="$_c1" 'BEGIN { printf "%.1f", b - a }')" \
+		"$(grep -q -m1 -w svm /proc/cpuinfo && echo svm || echo vmx)" "$(_kt_census_read)" \
 		"$(echo "$_t0 $_t1" | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '{
 			printf " cpu:guest=%.2f cpu:vmm-user=%.2f cpu:vmm-sys=%.2f cpu:host-busy=%.2f cpu:host-idle=%.2f",
 				($8 - $3) / hz, (($6 - $1) - ($8 - $3)) / hz, ($7 - $2) / hz, ($9 - $4) / hz, ($10 - $5) / hz }')"
