@@ -43,7 +43,9 @@
 # firmware section), BENCH_FW_RUNS (boots per firmware configuration, 3),
 # BENCH_FW_CONFIGS (subset of khyve-seabios qemu-seabios khyve-ovmf
 # qemu-ovmf; the OVMF ones only with BENCH_FW_OVMF=1), BENCH_BOOT=0 (no boot
-# section),
+# section), BENCH_EXITS=1 (during each disk and network job, count the
+# guest's exits by reason from KVM's trace events and the CPU time of the
+# guest, the VMM and the host; adds the census table, census-table.awk),
 # L1_TIMEOUT (seconds for the whole L1 boot; default 120 + 90 per VMM run),
 # L1_BOOT_TIMEOUT (90), L1_STALL_TIMEOUT (seconds of console silence after
 # which L1 counts as hung; BENCH_RUN_TIMEOUT + 60), L1_IDLE_TIMEOUT (60, as
