@@ -332,7 +332,7 @@ tb_kvmprobe() {
 # tb_run_l1 KERNEL INITRD: boot L1 (QEMU/TCG emulating an AMD CPU with SVM)
 # with its serial console on stdio. Replaces the calling (sub)shell with QEMU,
 # so "( . common.sh; tb_run_l1 K I ) &" leaves QEMU's pid in $!.
-# L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh. L1_MONITOR=PATH:
+# L1_SMP (2), L1_MEM (2G), L1_APPEND: see tests/e2e/run.sh; L1_CPU (max): QEMU -cpu. L1_MONITOR=PATH:
 # QEMU's monitor on the FIFOs PATH.in and PATH.out (made here), to look at
 # L1's vCPUs when it hangs.
 tb_run_l1() {
@@ -341,7 +341,7 @@ tb_run_l1() {
 		rm -f "$L1_MONITOR.in" "$L1_MONITOR.out"
 		mkfifo "$L1_MONITOR.in" "$L1_MONITOR.out" && _mon=pipe:$L1_MONITOR
 	fi
-	exec "${L0_QEMU:-qemu-system-x86_64}" -accel "${L1_ACCEL:-tcg}" -cpu max -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
+	exec "${L0_QEMU:-qemu-system-x86_64}" -accel "${L1_ACCEL:-tcg}" -cpu "${L1_CPU:-max}" -smp "${L1_SMP:-2}" -m "${L1_MEM:-2G}" \
 		-nodefaults -no-user-config -display none -monitor "$_mon" \
 		-serial stdio -no-reboot \
 		-kernel "$1" -initrd "$2" \

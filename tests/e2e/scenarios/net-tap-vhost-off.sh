@@ -5,6 +5,5 @@
 # read from the tap and copied into the guest's receive buffers, the guest's
 # go out from its memory by writev; no vhost worker runs.
 # e2e-weight: 4
-# e2e-pin: yes
 KT_NET_VHOST=off
 . "$(dirname "$0")/net-tap.sh"
