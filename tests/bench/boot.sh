@@ -172,7 +172,7 @@ run_testbed() {
 	l1_stall_timeout=${L1_STALL_TIMEOUT:-$((${BENCH_RUN_TIMEOUT:-180} + 60))}
 	n=$(nproc)
 	L1_SMP=${L1_SMP:-$([ "$n" -gt 4 ] && echo 4 || { [ "$n" -lt 2 ] && echo 2 || echo "$n"; })}
-	where="in the nested testbed: L1 = QEMU/TCG -cpu max (emulated AMD SVM), $L1_SMP vCPUs, ${L1_MEM:-2G}, kvm-amd; host $(nproc) CPUs"
+	where="in the nested testbed: L1 = QEMU/TCG -cpu ${L1_CPU:-max,-erms,-fsrm} (emulated AMD SVM), $L1_SMP vCPUs, ${L1_MEM:-2G}, kvm-amd; host $(nproc) CPUs"
 	log "mode testbed: /dev/kvm missing or too slow here; $nvm VMM runs in one L1 boot"
 	t0=$(now)
 	# The bench script is a scenario to L1's /init (whose backstop, 150 s
