@@ -665,7 +665,9 @@ kt_census() {
 		"$(grep -q -m1 -w svm /proc/cpuinfo && echo svm || echo vmx)" "$(_kt_census_read)" \
 		"$(echo "$_t0 $_t1" | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '{
 			printf " cpu:guest=%.2f cpu:vmm-user=%.2f cpu:vmm-sys=%.2f cpu:host-busy=%.2f cpu:host-idle=%.2f",
-				($8 - $3) / hz, (($6 - $1) - ($8 - $3)) / hz, ($7 - $2) / hz, ($9 - $4) / hz, ($10 - $5) / hz }')"
+				($8 - $3) / hz, max0(($6 - $1) - ($8 - $3)) / hz, ($7 - $2) / hz, ($9 - $4) / hz, ($10 - $5) / hz }
+			# utime and guest time tick apart: their difference can dip below 0.
+			function max0(x) { return x < 0 ? 0 : x }')"
 	_kt_census_trigger "!"
 }
 
