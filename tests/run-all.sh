@@ -3,7 +3,7 @@
 #   1. every unit test binary, build/asan/tests/test_X for each
 #      tests/unit/test_X.c, with cmocka's TAP output; each test case counts;
 #   2. the end-to-end scenarios: tests/e2e/run.sh --auto (all of them);
-#   (plus: the script tests tests/vmrun/test_*.sh and tests/systemd/test_*.sh,
+#   (plus: the script tests tests/vmrun/test_*.sh, tests/systemd/test_*.sh and tests/bench/test_*.sh,
 #   TAP, each "ok" line counts; and every man page passes mandoc -Tlint)
 #   3. if /dev/kvm was usable and the scenarios ran directly, a testbed
 #      smoke run too (tests/e2e/run.sh --testbed boot-poweroff), so that
@@ -84,8 +84,8 @@ for src in tests/unit/test_*.c; do
 	fi
 done
 
-# --- script tests: vmrun against a fake khyve, the systemd unit ---------------
-for t in tests/vmrun/test_*.sh tests/systemd/test_*.sh; do
+# --- script tests: vmrun against a fake khyve, the systemd unit, the bench tables
+for t in tests/vmrun/test_*.sh tests/systemd/test_*.sh tests/bench/test_*.sh; do
 	[ -e "$t" ] || continue
 	name=${t#tests/}
 	out=$WORK/$(echo "$name" | tr / _).tap
