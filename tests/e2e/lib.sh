@@ -596,7 +596,8 @@ expect_guest_sane() {
 # BENCH_EXITS=1 to compare VMMs exit by exit.
 KT_TRACEFS=/sys/kernel/tracing
 # event:key -- kvm_exit by exit code (SVM or VMX), kvm_userspace_exit by
-# KVM_EXIT_* reason, interrupts accepted into the local APIC by vector.
+# KVM_EXIT_* reason, interrupts accepted into the local APIC by vector, MSR
+# accesses by MSR (the TSC-deadline timer, x2APIC EOIs).
 KT_CENSUS_EVENTS="kvm_exit:exit_reason kvm_userspace_exit:reason kvm_apic_accept_irq:vec kvm_msr:ecx"
 
 kt_census_setup() {
