@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
+
 /* ---- parser ------------------------------------------------------------- */
 
 struct parser {
@@ -385,22 +387,17 @@ void json_out_init(struct json_out *o)
 
 static void out_bytes(struct json_out *o, const char *s, size_t n)
 {
+	char *buf;
+
 	if (o->failed)
 		return;
-	if (o->len + n + 2 > o->cap) { /* room for the final "\n\0" */
-		size_t cap = o->cap ? o->cap : 256;
-		char *buf;
-
-		while (o->len + n + 2 > cap)
-			cap *= 2;
-		buf = realloc(o->buf, cap);
-		if (buf == NULL) {
-			o->failed = true;
-			return;
-		}
-		o->buf = buf;
-		o->cap = cap;
+	/* Room for the final "\n\0" too. */
+	buf = grow_buffer(o->buf, &o->cap, o->len + n + 2, 256);
+	if (buf == NULL) {
+		o->failed = true;
+		return;
 	}
+	o->buf = buf;
 	memcpy(o->buf + o->len, s, n);
 	o->len += n;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
+
 /* AML opcodes and prefixes (ACPI 6.4 section 20.3). */
 enum {
 	AML_ZERO_OP = 0x00,
@@ -73,23 +75,16 @@ uint8_t *aml_take(struct aml *a, size_t *len)
 
 static bool reserve(struct aml *a, size_t n)
 {
-	size_t cap;
 	uint8_t *p;
 
 	if (a->failed)
 		return false;
-	if (a->len + n <= a->cap)
-		return true;
-	cap = a->cap ? a->cap : 256;
-	while (cap < a->len + n)
-		cap *= 2;
-	p = realloc(a->buf, cap);
-	if (!p) {
+	p = grow_buffer(a->buf, &a->cap, a->len + n, 256);
+	if (p == NULL) {
 		a->failed = true;
 		return false;
 	}
 	a->buf = p;
-	a->cap = cap;
 	return true;
 }
 

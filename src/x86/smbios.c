@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/grow.h"
 #include "core/options.h"
 #include "hw/fw_cfg.h"
 #include "x86/le.h"
@@ -46,22 +47,16 @@ static uint8_t str_ref(struct strings *st, const char *s)
 
 static void append(struct builder *b, const void *data, size_t len)
 {
+	uint8_t *p;
+
 	if (b->failed)
 		return;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		uint8_t *p;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		p = realloc(b->buf, cap);
-		if (p == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->buf = p;
-		b->cap = cap;
+	p = grow_buffer(b->buf, &b->cap, b->len + len, 1024);
+	if (p == NULL) {
+		b->failed = true;
+		return;
 	}
+	b->buf = p;
 	memcpy(b->buf + b->len, data, len);
 	b->len += len;
 }
