@@ -603,6 +603,8 @@ KT_CENSUS_EVENTS="kvm_exit:exit_reason kvm_userspace_exit:reason kvm_apic_accept
 kt_census_setup() {
 	[ -d "$KT_TRACEFS/events/kvm" ] || mount -t tracefs nodev "$KT_TRACEFS" 2>/dev/null
 	[ -w "$KT_TRACEFS/events/kvm/kvm_exit/trigger" ] || fail "the exit census needs tracefs with KVM's events"
+	# Whose exit codes kvm_exit reports: AMD's (SVM) or Intel's (VMX).
+	if grep -q -m1 -w svm /proc/cpuinfo; then KT_CENSUS_ISA=svm; else KT_CENSUS_ISA=vmx; fi
 }
 
 _kt_census_trigger() { # "" to start every histogram, "!" to drop them
@@ -643,7 +645,7 @@ _kt_cpu_ticks() {
 		END { print u + 0, s + 0, g + 0, busy, idle }'
 }
 
-# kt_census LOG START END [FAILED]: counts KVM's events from when LOG shows
+# kt_census LOG START END [FAILED] (after kt_census_setup): counts KVM's events from when LOG shows
 # START until it shows END (or FAILED); prints "secs=S isa=svm|vmx exit:...", then
 # " cpu:guest=S cpu:vmm-user=S cpu:vmm-sys=S cpu:host-busy=S cpu:host-idle=S":
 # the seconds of CPU the VMM's vCPUs spent in the guest, the VMM spent in
@@ -663,7 +665,7 @@ kt_census() {
 	_t1=$(_kt_cpu_ticks "$KT_PID")
 	read -r _c1 _x </proc/uptime
 	printf 'secs=%s isa=%s%s%s\n' "$(awk -v a="$_c0" -v b="$_c1" 'BEGIN { printf "%.1f", b - a }')" \
-		"$(grep -q -m1 -w svm /proc/cpuinfo && echo svm || echo vmx)" "$(_kt_census_read)" \
+		"$KT_CENSUS_ISA" "$(_kt_census_read)" \
 		"$(echo "$_t0 $_t1" | awk -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '{
 			printf " cpu:guest=%.2f cpu:vmm-user=%.2f cpu:vmm-sys=%.2f cpu:host-busy=%.2f cpu:host-idle=%.2f",
 				($8 - $3) / hz, max0(($6 - $1) - ($8 - $3)) / hz, ($7 - $2) / hz, ($9 - $4) / hz, ($10 - $5) / hz }
